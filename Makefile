@@ -1,0 +1,71 @@
+# LabDropbox — the README's commands. `make help` lists them.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export SERVICE_PORT ?= 8080
+
+# The MySQL + Redis + S3 stack that `make test-services` runs the suite against. The S3 server
+# is moto, started by the tests themselves on a loopback port.
+MYSQL_HOST ?= 127.0.0.1
+MYSQL_PORT ?= 3306
+MYSQL_USER ?= root
+MYSQL_PASSWORD ?=
+REDIS_TEST_HOST ?= 127.0.0.1
+REDIS_TEST_DB ?= 15
+SERVICES_ENV := DB_ENGINE=mysql TIDB_HOST=$(MYSQL_HOST) TIDB_PORT=$(MYSQL_PORT) \
+	TIDB_USER=$(MYSQL_USER) TIDB_PASSWORD=$(MYSQL_PASSWORD) TIDB_DATABASE=labdropbox \
+	REDIS_HOST=$(REDIS_TEST_HOST) REDIS_DB=$(REDIS_TEST_DB) SECRET_KEY=test-services-only
+# `make test` is the embedded defaults whatever the calling shell has configured.
+EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPOINT
+
+.PHONY: help run test test-services lint format check-mysql-headers clean
+
+help:
+	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
+	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
+	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
+	@echo "make lint           ruff check and ruff format --check"
+
+# Stamp files: reinstall only when a requirements file changes.
+$(VENV)/.base: requirements/base.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements/base.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.base requirements/dev.txt
+	$(BIN)/python -m pip install -q -r requirements/dev.txt
+	touch $@
+
+$(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
+	@$(MAKE) --no-print-directory check-mysql-headers
+	$(BIN)/python -m pip install -q -r requirements/mysql.txt
+	touch $@
+
+check-mysql-headers:
+	@pkg-config --exists libmariadb || pkg-config --exists mysqlclient || { \
+		echo "mysqlclient needs the MariaDB/MySQL client headers:"; \
+		echo "  apt-get install libmariadb-dev pkg-config"; exit 1; }
+
+run: $(VENV)/.base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/gunicorn -c deploy/gunicorn.conf.py
+
+test: $(VENV)/.dev
+	$(EMBEDDED_ENV) $(BIN)/pytest
+
+test-services: $(VENV)/.dev $(VENV)/.mysql
+	$(SERVICES_ENV) $(BIN)/pytest --store=s3
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

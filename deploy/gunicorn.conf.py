@@ -1,0 +1,44 @@
+"""gunicorn settings shared by `make run`, the Dockerfile and the benchmark harness.
+
+gthread workers: each worker process serves GUNICORN_THREADS requests at once, and chunk I/O runs
+on a per-process thread pool beside them. The app is loaded in each worker after the fork, so
+clients, pools and tracing are created per process.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+from labdropbox.env import env_int, env_str  # noqa: E402
+
+chdir = str(PROJECT_DIR)
+wsgi_app = "labdropbox.wsgi:application"
+bind = [f"{env_str('SERVICE_HOST', '127.0.0.1')}:{env_int('SERVICE_PORT', 8080, 1, 65535)}"]
+
+worker_class = "gthread"
+threads = env_int("GUNICORN_THREADS", 8, minimum=1)
+# The local-memory cache lives inside one process: without Redis there is exactly one worker, or
+# a file deleted through one worker could still be served from another's cache.
+redis_configured = bool(env_str("REDIS_HOST"))
+workers = env_int("WEB_CONCURRENCY", min(2 * (os.cpu_count() or 1), 8) if redis_configured else 1)
+if workers > 1 and not redis_configured:
+    raise ImproperlyConfigured(
+        "WEB_CONCURRENCY > 1 needs REDIS_HOST: the local-memory cache is private to one process"
+    )
+
+# Long uploads and downloads are fine: gthread workers heartbeat from their main loop, not from
+# the request threads, so this only catches a worker that is stuck as a whole.
+timeout = env_int("GUNICORN_TIMEOUT", 120, minimum=1)
+graceful_timeout = 30
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+if os.path.isdir("/dev/shm"):  # noqa: S108  (a RAM disk, as gunicorn recommends in containers)
+    worker_tmp_dir = "/dev/shm"  # noqa: S108  (heartbeat files off a slow container disk)

@@ -1,0 +1,129 @@
+"""Read-through cache of file metadata (the File row and its chunk list).
+
+A cache hit answers without touching the database. Entries are plain dicts and tuples, not
+pickled model instances, so an entry written by one release is still readable by the next.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from opentelemetry import trace
+
+from files.models import File
+from files.storage import chunk_key
+
+tracer = trace.get_tracer("labdropbox.files")
+
+# Bump when the cached shape changes: old entries are then simply never read again.
+CACHE_VERSION = 1
+
+
+class FileNotFound(Exception):
+    """No committed file has this id (or the id is not a UUID at all)."""
+
+
+@dataclass(frozen=True)
+class ChunkMeta:
+    index: int
+    size: int
+    sha256: str
+    key: str
+
+
+@dataclass(frozen=True)
+class FileMeta:
+    id: uuid.UUID
+    name: str
+    size: int
+    sha256: str
+    created_at: datetime
+    chunks: tuple[ChunkMeta, ...]
+
+    @classmethod
+    def from_model(cls, file: File, chunk_rows: list[tuple[int, int, str]]) -> FileMeta:
+        return cls(
+            id=file.id,
+            name=file.name,
+            size=file.size,
+            sha256=file.sha256,
+            created_at=file.created_at,
+            chunks=tuple(
+                ChunkMeta(index, size, sha256, chunk_key(file.id, index))
+                for index, size, sha256 in chunk_rows
+            ),
+        )
+
+    def to_cache(self) -> dict:
+        return {
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "created_at": self.created_at.isoformat(),
+            "chunks": [(chunk.size, chunk.sha256) for chunk in self.chunks],
+        }
+
+    @classmethod
+    def from_cache(cls, file_id: uuid.UUID, entry: dict) -> FileMeta:
+        return cls(
+            id=file_id,
+            name=entry["name"],
+            size=entry["size"],
+            sha256=entry["sha256"],
+            created_at=datetime.fromisoformat(entry["created_at"]),
+            chunks=tuple(
+                ChunkMeta(index, size, sha256, chunk_key(file_id, index))
+                for index, (size, sha256) in enumerate(entry["chunks"])
+            ),
+        )
+
+    @property
+    def span_attributes(self) -> dict[str, str | int]:
+        return {
+            "file.id": str(self.id),
+            "file.name": self.name,
+            "file.size": self.size,
+            "file.chunk_count": len(self.chunks),
+        }
+
+
+def cache_key(file_id: uuid.UUID) -> str:
+    return f"file-meta:{file_id}"
+
+
+def parse_file_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except (ValueError, TypeError, AttributeError):
+        raise FileNotFound(raw) from None
+
+
+def lookup_file(raw_id: str) -> FileMeta:
+    """The file's metadata: from the cache, else from the database (then cached)."""
+    file_id = parse_file_id(raw_id)
+    with tracer.start_as_current_span("cache_lookup") as span:
+        entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
+        span.set_attribute("cache.hit", entry is not None)
+    if entry is not None:
+        return FileMeta.from_cache(file_id, entry)
+    with tracer.start_as_current_span("db_lookup"):
+        meta = load_file(file_id)
+        # add(), not set(): never overwrite what a concurrent delete put there.
+        cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
+    return meta
+
+
+def load_file(file_id: uuid.UUID) -> FileMeta:
+    try:
+        file = File.objects.get(pk=file_id)
+    except File.DoesNotExist:
+        raise FileNotFound(str(file_id)) from None
+    rows = list(file.chunks.order_by("index").values_list("index", "size", "sha256"))
+    return FileMeta.from_model(file, rows)
+
+
+def forget(file_id: uuid.UUID) -> None:
+    cache.delete(cache_key(file_id), version=CACHE_VERSION)

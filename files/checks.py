@@ -1,0 +1,45 @@
+"""System checks for misconfiguration that settings.py cannot see on its own (ids are stable)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+# S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending
+# with a letter or digit.
+BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+@register()
+def check_bucket_name(app_configs, **kwargs) -> list[Error]:
+    if not settings.MINIO_ENDPOINT or BUCKET_NAME.match(settings.MINIO_BUCKET):
+        return []
+    return [
+        Error(
+            f"MINIO_BUCKET {settings.MINIO_BUCKET!r} is not a valid S3 bucket name.",
+            hint="Use 3-63 lowercase letters, digits, dots and hyphens.",
+            id="files.E001",
+        )
+    ]
+
+
+@register()
+def check_database_driver(app_configs, **kwargs) -> list[Error]:
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return []
+    driver = "MySQLdb"  # mysqlclient, which both django-tidb and Django's MySQL backend use
+    missing = [name for name in (engine, driver) if importlib.util.find_spec(name) is None]
+    if not missing:
+        return []
+    return [
+        Error(
+            f"TIDB_HOST is set but {', '.join(missing)} cannot be imported.",
+            hint="Install the MySQL path: pip install -r requirements/mysql.txt "
+            "(needs the MariaDB client headers: apt-get install libmariadb-dev pkg-config).",
+            id="files.E002",
+        )
+    ]

@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from files.storage import StorageUnavailable, get_store
+
+
+class Command(BaseCommand):
+    help = "Create the chunk bucket (or, embedded, the chunk folder) if it does not exist."
+
+    def handle(self, *args, **options) -> None:
+        store = get_store()
+        try:
+            created = store.ensure_bucket()
+        except StorageUnavailable as exc:
+            raise CommandError(f"could not reach {store.description}: {exc}") from exc
+        verb = "created" if created else "already exists:"
+        self.stdout.write(self.style.SUCCESS(f"{verb} {store.description}"))

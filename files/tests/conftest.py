@@ -1,0 +1,112 @@
+"""Fixtures: every test gets its own empty chunk store, on the filesystem or in a moto S3 server.
+
+`pytest --store=s3` makes S3 the default store (`make test-services` does, with MariaDB and
+Redis configured through the environment). Tests marked `both_stores` run on both regardless.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+
+from files.storage import FilesystemStore, S3Store, get_store, s3_client
+from files.tests.servers import GunicornServer, MotoServer
+
+STORE_KINDS = ("filesystem", "s3")
+TEST_CHUNK_SIZE = 16 * 1024
+SERVICE_CHUNK_SIZE = 64 * 1024
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--store",
+        choices=STORE_KINDS,
+        default="filesystem",
+        help="chunk store for tests not marked both_stores (default: filesystem)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker("both_stores"):
+        metafunc.parametrize("store_kind", STORE_KINDS)
+
+
+@pytest.fixture
+def store_kind(request: pytest.FixtureRequest) -> str:
+    return request.config.getoption("--store")
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory):
+    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def store(request: pytest.FixtureRequest, store_kind: str, settings, tmp_path: Path):
+    """A fresh, empty chunk store (folder or bucket) for this test, and small chunks."""
+    settings.CHUNK_SIZE = TEST_CHUNK_SIZE
+    settings.CHUNK_DIR = tmp_path / "chunks"
+    settings.MINIO_BUCKET = f"test-{uuid.uuid4().hex[:16]}"
+    if store_kind == "s3":
+        settings.MINIO_ENDPOINT = request.getfixturevalue("s3_server").endpoint
+    else:
+        settings.MINIO_ENDPOINT = ""
+    chunk_store = get_store()
+    chunk_store.ensure_bucket()
+    return chunk_store
+
+
+def stored_keys(chunk_store) -> list[str]:
+    return sorted(item.key for item in chunk_store.list())
+
+
+@pytest.fixture(scope="session")
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The service under gunicorn on the default store, with the database and cache that the
+    environment configures (SQLite and local memory, or MariaDB and Redis)."""
+    data_dir = tmp_path_factory.mktemp("service")
+    env = {
+        "DATA_DIR": str(data_dir),
+        "CHUNK_SIZE_BYTES": str(SERVICE_CHUNK_SIZE),
+        "MINIO_BUCKET": "service",
+        "MINIO_ENDPOINT": "",
+        "UPLOAD_CONCURRENCY": "3",
+        "READ_CONCURRENCY": "4",
+    }
+    if request.config.getoption("--store") == "s3":
+        env["MINIO_ENDPOINT"] = request.getfixturevalue("s3_server").endpoint
+    if django_settings.TIDB_HOST:
+        env["TIDB_DATABASE"] = recreate_mysql_database("labdropbox_service_test")
+    server = GunicornServer(env, data_dir / "gunicorn.log")
+    server.store = service_store(env, data_dir)
+    yield server
+    server.stop()
+
+
+def service_store(env: dict[str, str], data_dir: Path):
+    """A store object looking at the same folder or bucket as the gunicorn-run service."""
+    if env["MINIO_ENDPOINT"]:
+        endpoint = env["MINIO_ENDPOINT"]
+        return S3Store(s3_client(endpoint), env["MINIO_BUCKET"], f"service bucket at {endpoint}")
+    return FilesystemStore(data_dir / "chunks")
+
+
+def recreate_mysql_database(name: str) -> str:
+    import MySQLdb
+
+    db = django_settings.DATABASES["default"]
+    connection = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"]
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+    return name

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from files.pipeline import ChunkCorrupt, ChunkGauge, open_download
+from files.storage import chunk_key
+from files.tests.conftest import TEST_CHUNK_SIZE
+from files.tests.helpers import download, payload, upload
+
+pytestmark = pytest.mark.django_db
+
+C = TEST_CHUNK_SIZE
+
+
+def test_read_sends_length_type_and_disposition(client):
+    file_id = upload(client, payload(C + 3), name="report.pdf")["file_id"]
+
+    response = client.get(f"/read/{file_id}")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Length"] == str(C + 3)
+    assert response["Content-Disposition"] == (
+        "attachment; filename=\"report.pdf\"; filename*=UTF-8''report.pdf"
+    )
+    assert b"".join(response.streaming_content) == payload(C + 3)
+
+
+@pytest.mark.parametrize(
+    ("name", "disposition"),
+    [
+        (
+            'say "hi".txt',
+            "attachment; filename=\"say _hi_.txt\"; filename*=UTF-8''say%20%22hi%22.txt",
+        ),
+        ("a\\b.txt", "attachment; filename=\"a_b.txt\"; filename*=UTF-8''a%5Cb.txt"),
+        ("café.txt", "attachment; filename=\"cafe.txt\"; filename*=UTF-8''caf%C3%A9.txt"),
+        ("日本.txt", "attachment; filename=\"__.txt\"; filename*=UTF-8''%E6%97%A5%E6%9C%AC.txt"),
+    ],
+)
+def test_disposition_is_safe_for_any_name(client, name, disposition):
+    file_id = upload(client, b"x", name=name)["file_id"]
+
+    response = client.get(f"/read/{file_id}")
+
+    assert response["Content-Disposition"] == disposition
+    b"".join(response.streaming_content)
+
+
+@pytest.mark.parametrize("file_id", [str(uuid.uuid4()), "not-a-uuid", "1234", "%20"])
+def test_unknown_or_malformed_id_is_404_json(client, file_id):
+    response = client.get(f"/read/{file_id}")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+
+
+def test_second_read_makes_no_database_query(client):
+    file_id = upload(client, payload(3 * C))["file_id"]
+
+    with CaptureQueriesContext(connection) as first:
+        assert download(client, file_id) == payload(3 * C)
+    with CaptureQueriesContext(connection) as second:
+        assert download(client, file_id) == payload(3 * C)
+
+    assert len(first.captured_queries) >= 1  # the miss went to the database
+    assert second.captured_queries == []
+
+
+@pytest.mark.both_stores
+def test_missing_first_chunk_is_502_before_any_byte(client, store):
+    file_id = upload(client, payload(3 * C))["file_id"]
+    store.delete_many([chunk_key(file_id, 0)])
+
+    response = client.get(f"/read/{file_id}")
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "chunk_missing"
+
+
+@pytest.mark.both_stores
+def test_overwritten_first_chunk_is_502_before_any_byte(client, store):
+    file_id = upload(client, payload(3 * C))["file_id"]
+    store.put(chunk_key(file_id, 0), payload(C, seed=99))  # same size, other bytes
+
+    response = client.get(f"/read/{file_id}")
+
+    assert response.status_code == 502
+    assert response.json()["error"] == "chunk_corrupt"
+
+
+@pytest.mark.both_stores
+@pytest.mark.parametrize("replacement", [b"short", payload(C, seed=5)], ids=["short", "same-size"])
+def test_overwritten_later_chunk_cuts_the_body_short(client, store, replacement):
+    data = payload(6 * C)
+    file_id = upload(client, data)["file_id"]
+    store.put(chunk_key(file_id, 4), replacement)
+
+    response = client.get(f"/read/{file_id}")
+    assert response.status_code == 200  # the headers went out before chunk 4 was fetched
+    received = b""
+    with pytest.raises(ChunkCorrupt):
+        for piece in response.streaming_content:
+            received += piece
+
+    assert received == data[: 4 * C]  # the good chunks, then the cut
+    assert len(received) < int(response["Content-Length"])
+
+
+def test_storage_unreachable_during_read_is_503_json(client, settings):
+    file_id = upload(client, payload(2 * C))["file_id"]
+    settings.MINIO_ENDPOINT = "127.0.0.1:9"
+    settings.S3_MAX_ATTEMPTS = 1
+
+    response = client.get(f"/read/{file_id}")
+
+    assert response.status_code == 503
+    assert response.json()["error"] == "storage_unavailable"
+
+
+def test_read_never_holds_more_than_read_concurrency_chunks(client, settings):
+    settings.READ_CONCURRENCY = 4
+    data = payload(200 * C)
+    file_id = upload(client, data)["file_id"]
+    gauge = ChunkGauge()
+
+    download_ = open_download(file_id, gauge=gauge)
+    received = []
+    for piece in download_.stream:
+        received.append(piece)
+        time.sleep(0.002)  # a slow client: the window fills up while it reads
+    download_.stream.close()
+
+    assert b"".join(received) == data
+    assert gauge.peak == 4
+    assert gauge.current == 0

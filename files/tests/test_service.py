@@ -1,0 +1,78 @@
+"""The service as production runs it: gunicorn with deploy/gunicorn.conf.py, real HTTP."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from files.tests.conftest import SERVICE_CHUNK_SIZE
+from files.tests.helpers import payload, sha256
+
+C = SERVICE_CHUNK_SIZE
+
+
+def put(service, data: bytes, name: str = "f.bin") -> dict:
+    status, _headers, body = service.request("PUT", f"/write?name={name}", body=data)
+    assert status == 201, body
+    return json.loads(body)
+
+
+def get(service, file_id: str) -> bytes:
+    status, _headers, body = service.request("GET", f"/read/{file_id}")
+    assert status == 200, body
+    return body
+
+
+def test_health_is_ok(service):
+    assert service.request("GET", "/health")[::2] == (200, b"OK")
+
+
+def test_eight_uploads_and_eight_downloads_at_once_are_all_correct(service):
+    datas = [payload(size, seed=1) for size in (0, 1, C - 1, C, C + 1, 5 * C, 7 * C + 3, 11 * C)]
+    first = [put(service, data) for data in datas]
+
+    with ThreadPoolExecutor(16) as pool:
+        uploads = [pool.submit(put, service, data, f"up{i}.bin") for i, data in enumerate(datas)]
+        downloads = [pool.submit(get, service, body["file_id"]) for body in first]
+        uploaded = [future.result() for future in uploads]
+        downloaded = [future.result() for future in downloads]
+
+    assert downloaded == datas
+    assert [body["sha256"] for body in uploaded] == [sha256(data) for data in datas]
+    assert [get(service, body["file_id"]) for body in uploaded] == datas
+
+
+def test_chunked_transfer_encoding_upload(service):
+    data = payload(3 * C + 11)
+    connection = service.connection()
+    pieces = (data[i : i + 10_000] for i in range(0, len(data), 10_000))
+    connection.request("PUT", "/write?name=piped.bin", body=pieces, encode_chunked=True)
+    response = connection.getresponse()
+    body = json.loads(response.read())
+    connection.close()
+
+    assert response.status == 201, body
+    assert body["file_size"] == len(data)
+    assert get(service, body["file_id"]) == data
+
+
+def test_client_gone_mid_upload_keeps_nothing(service):
+    files_before = service.count_files()
+    objects_before = {item.key for item in service.store.list()}
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        sock.sendall(
+            b"PUT /write?name=half.bin HTTP/1.1\r\nHost: localhost\r\n"
+            + f"Content-Length: {6 * C}\r\n\r\n".encode()
+            + payload(3 * C + 100)
+        )
+        time.sleep(0.5)  # the server stores the complete chunks; then the client vanishes
+    access_line = '"PUT /write?name=half.bin HTTP/1.1" 400'
+    deadline = time.monotonic() + 10
+    while access_line not in service.log_text() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+    assert access_line in service.log_text()
+    assert {item.key for item in service.store.list()} == objects_before
+    assert service.count_files() == files_before

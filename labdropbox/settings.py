@@ -1,0 +1,219 @@
+"""LabDropbox settings, read once from environment variables (SPEC §3).
+
+With nothing set the service runs embedded: SQLite, chunk objects in a folder and a local-memory
+cache, all under DATA_DIR. Each real component switches on when its variable is set:
+MINIO_ENDPOINT (S3), TIDB_HOST (MySQL protocol) and REDIS_HOST (Redis).
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+
+DEBUG = env_bool("DEBUG", False)
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+MINIO_ENDPOINT = env_str("MINIO_ENDPOINT")
+TIDB_HOST = env_str("TIDB_HOST")
+REDIS_HOST = env_str("REDIS_HOST")
+EMBEDDED = not (MINIO_ENDPOINT or TIDB_HOST or REDIS_HOST)
+
+
+def _secret_key() -> str:
+    """The configured key, or in embedded/debug mode one generated once into DATA_DIR."""
+    configured = env_str("SECRET_KEY")
+    if configured:
+        return configured
+    if not EMBEDDED and not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when MINIO_ENDPOINT, TIDB_HOST or REDIS_HOST is configured"
+        )
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.touch(mode=0o600)
+        key_file.write_text(secrets.token_urlsafe(50))
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "files",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "labdropbox.urls"
+WSGI_APPLICATION = "labdropbox.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Metadata database -------------------------------------------------------------------------
+DB_ENGINE = env_choice("DB_ENGINE", "tidb", ("tidb", "mysql"))
+# Bounded waits: an unreachable or stalled database becomes a 503, not a hung request.
+DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
+DB_QUERY_TIMEOUT = env_int("DB_QUERY_TIMEOUT", 30, minimum=1)
+if TIDB_HOST:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django_tidb" if DB_ENGINE == "tidb" else "django.db.backends.mysql",
+            "HOST": TIDB_HOST,
+            "PORT": env_int("TIDB_PORT", 4000, minimum=1, maximum=65535),
+            "USER": env_str("TIDB_USER", "root"),
+            "PASSWORD": env_str("TIDB_PASSWORD"),
+            "NAME": env_str("TIDB_DATABASE", "labdropbox"),
+            # Reuse connections across requests; health checks drop ones the server closed.
+            "CONN_MAX_AGE": env_int("DB_CONN_MAX_AGE", 60, minimum=0),
+            "CONN_HEALTH_CHECKS": True,
+            "OPTIONS": {
+                "charset": "utf8mb4",
+                "connect_timeout": DB_CONNECT_TIMEOUT,
+                "read_timeout": DB_QUERY_TIMEOUT,
+                "write_timeout": DB_QUERY_TIMEOUT,
+            },
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "labdropbox.sqlite3",
+            "OPTIONS": {
+                # Several gunicorn threads write: take the write lock up front and wait for it
+                # rather than failing with "database is locked".
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Metadata cache ----------------------------------------------------------------------------
+CACHE_TTL_SECONDS = env_int("CACHE_TTL_SECONDS", 300, minimum=1)
+# Short timeouts and ignored (but logged) errors: a Redis outage costs a request at most these
+# waits, then the database answers instead.
+REDIS_TIMEOUT_SECONDS = env_float("REDIS_TIMEOUT_SECONDS", 0.25, minimum=0.01)
+if REDIS_HOST:
+    CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://{}:{}/{}".format(
+                REDIS_HOST,
+                env_int("REDIS_PORT", 6379, minimum=1, maximum=65535),
+                env_int("REDIS_DB", 0, minimum=0),
+            ),
+            "TIMEOUT": CACHE_TTL_SECONDS,
+            "KEY_PREFIX": "labdropbox",
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "SOCKET_TIMEOUT": REDIS_TIMEOUT_SECONDS,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    DJANGO_REDIS_LOGGER = "files.cache"
+else:
+    # Per process: the gunicorn config runs a single worker process (with threads) in this mode
+    # so that every request sees the same cache.
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "TIMEOUT": CACHE_TTL_SECONDS,
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
+
+# --- Chunking ----------------------------------------------------------------------------------
+# S3 takes at most 5 GiB in one PUT, which bounds a chunk. CHUNK_SIZE_BYTES wins if set.
+CHUNK_SIZE = env_int(
+    "CHUNK_SIZE_BYTES",
+    env_int("CHUNK_SIZE_MB", 1, minimum=1, maximum=5 * 1024) * MIB,
+    minimum=1,
+    maximum=5 * 1024 * MIB,
+)
+READ_CONCURRENCY = env_int("READ_CONCURRENCY", 16, minimum=1, maximum=256)
+UPLOAD_CONCURRENCY = env_int("UPLOAD_CONCURRENCY", 4, minimum=1, maximum=64)
+MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 10240, minimum=0) * MIB
+# Threads shared by every request of a process for chunk I/O; each request still keeps at most
+# its READ_/UPLOAD_CONCURRENCY chunks in flight.
+CHUNK_IO_THREADS = env_int(
+    "CHUNK_IO_THREADS",
+    4 * max(READ_CONCURRENCY, UPLOAD_CONCURRENCY),
+    minimum=max(READ_CONCURRENCY, UPLOAD_CONCURRENCY),
+)
+
+# --- Chunk object storage ----------------------------------------------------------------------
+CHUNK_DIR = DATA_DIR / "chunks"
+MINIO_ACCESS_KEY = env_str("MINIO_ACCESS_KEY", "minioadmin")
+MINIO_SECRET_KEY = env_str("MINIO_SECRET_KEY", "minioadmin")
+MINIO_BUCKET = env_str("MINIO_BUCKET", "labdropbox")
+MINIO_SECURE = env_bool("MINIO_SECURE", False)
+MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
+S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 3.0, minimum=0.1)
+S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 20.0, minimum=0.1)
+S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+
+# --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}

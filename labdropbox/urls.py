@@ -1,0 +1,10 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("", include("files.urls")),
+]
+
+handler404 = "files.views.not_found"
+handler500 = "files.views.server_error"
