@@ -98,7 +98,8 @@ class FilesystemStore:
                 os.fsync(out.fileno())
             os.replace(temp, path)
         except OSError as exc:
-            temp.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
             raise StorageUnavailable(f"cannot write {key}: {exc}") from exc
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
@@ -269,7 +270,7 @@ def s3_client(endpoint: str):
         response_checksum_validation="when_required",
         connect_timeout=settings.S3_CONNECT_TIMEOUT,
         read_timeout=settings.S3_READ_TIMEOUT,
-        retries={"mode": "standard", "max_attempts": settings.S3_MAX_ATTEMPTS},
+        retries={"mode": "standard", "total_max_attempts": settings.S3_MAX_ATTEMPTS},
         # Every chunk I/O thread of the process may hold a connection at once.
         max_pool_connections=settings.CHUNK_IO_THREADS,
         s3={"addressing_style": "path"},

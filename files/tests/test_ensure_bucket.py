@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from files.storage import S3Store, get_store, s3_client
+from files.tests.servers import PROJECT_DIR
+
+
+@pytest.mark.both_stores
+def test_ensure_bucket_creates_a_missing_bucket_then_reports_it_exists(settings, capsys):
+    settings.MINIO_BUCKET = f"missing-{uuid.uuid4().hex[:12]}"
+    settings.CHUNK_DIR = settings.CHUNK_DIR.parent / "missing"
+
+    call_command("ensure_bucket")
+    call_command("ensure_bucket")
+
+    first, second = capsys.readouterr().out.splitlines()
+    assert first.startswith("created ")
+    assert second.startswith("already exists: ")
+    get_store().check()
+
+
+def test_ensure_bucket_fails_when_storage_is_unreachable(settings):
+    settings.MINIO_ENDPOINT = "127.0.0.1:9"
+    settings.S3_MAX_ATTEMPTS = 1
+
+    with pytest.raises(CommandError, match="could not reach S3 bucket"):
+        call_command("ensure_bucket")
+
+
+def test_bucket_is_created_when_the_service_starts(s3_server, tmp_path):
+    bucket = f"startup-{uuid.uuid4().hex[:12]}"
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DATA_DIR": str(tmp_path),
+        "MINIO_ENDPOINT": s3_server.endpoint,
+        "MINIO_BUCKET": bucket,
+        "SECRET_KEY": "test",
+    }
+
+    subprocess.run(
+        [sys.executable, "-c", "import labdropbox.wsgi"], cwd=PROJECT_DIR, env=env, check=True
+    )
+
+    S3Store(s3_client(s3_server.endpoint), bucket, "startup bucket").check()

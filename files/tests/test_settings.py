@@ -1,0 +1,161 @@
+"""Settings come from the environment: embedded with nothing set, each component by its variables.
+
+Each case loads labdropbox.settings in a fresh interpreter with exactly the given environment.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from files.tests.servers import PROJECT_DIR
+from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list
+
+SHOW = """
+import json, django
+from django.conf import settings
+django.setup()
+from files.storage import get_store
+store = get_store()
+config = getattr(getattr(store, "client", None), "meta", None)
+config = config and config.config
+print(json.dumps({
+    "engine": settings.DATABASES["default"]["ENGINE"],
+    "database": settings.DATABASES["default"],
+    "cache": settings.CACHES["default"],
+    "store": type(store).__name__,
+    "chunk_size": settings.CHUNK_SIZE,
+    "secret_key": settings.SECRET_KEY,
+    "s3": config and {
+        "request_checksum_calculation": config.request_checksum_calculation,
+        "response_checksum_validation": config.response_checksum_validation,
+        "connect_timeout": config.connect_timeout,
+        "read_timeout": config.read_timeout,
+        "retries": config.retries,
+        "max_pool_connections": config.max_pool_connections,
+        "endpoint": store.client.meta.endpoint_url,
+    },
+}, default=str))
+"""
+
+
+def load_settings(tmp_path, **env: str) -> dict:
+    result = subprocess.run(
+        [sys.executable, "-c", SHOW],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "labdropbox.settings"}
+        | {"DATA_DIR": str(tmp_path)}
+        | env,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode:
+        raise AssertionError(result.stderr.strip().splitlines()[-1])
+    return json.loads(result.stdout)
+
+
+def test_nothing_set_runs_embedded(tmp_path):
+    loaded = load_settings(tmp_path)
+
+    assert loaded["engine"] == "django.db.backends.sqlite3"
+    assert loaded["database"]["NAME"] == str(tmp_path / "labdropbox.sqlite3")
+    assert loaded["cache"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert loaded["store"] == "FilesystemStore"
+    assert loaded["chunk_size"] == 1024 * 1024
+
+
+def test_embedded_secret_key_is_generated_once_into_data_dir(tmp_path):
+    first = load_settings(tmp_path)["secret_key"]
+    second = load_settings(tmp_path)["secret_key"]
+
+    assert len(first) >= 50
+    assert first == second == (tmp_path / "secret_key").read_text()
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_real_component_without_secret_key_is_refused(tmp_path):
+    with pytest.raises(AssertionError, match="SECRET_KEY must be set"):
+        load_settings(tmp_path, REDIS_HOST="127.0.0.1")
+
+
+def test_redis_host_switches_to_redis_with_short_timeouts_and_ignored_errors(tmp_path):
+    cache = load_settings(tmp_path, REDIS_HOST="cache.local", REDIS_DB="3", SECRET_KEY="k")["cache"]
+
+    assert cache["BACKEND"] == "django_redis.cache.RedisCache"
+    assert cache["LOCATION"] == "redis://cache.local:6379/3"
+    assert cache["OPTIONS"]["IGNORE_EXCEPTIONS"] is True
+    assert cache["OPTIONS"]["SOCKET_TIMEOUT"] <= 0.5
+    assert cache["OPTIONS"]["SOCKET_CONNECT_TIMEOUT"] <= 0.5
+
+
+@pytest.mark.parametrize(
+    ("engine", "backend"), [("tidb", "django_tidb"), ("mysql", "django.db.backends.mysql")]
+)
+def test_tidb_host_switches_to_the_mysql_protocol_backend(tmp_path, engine, backend):
+    loaded = load_settings(
+        tmp_path, TIDB_HOST="db.local", TIDB_DATABASE="files", DB_ENGINE=engine, SECRET_KEY="k"
+    )
+
+    assert loaded["engine"] == backend
+    assert loaded["database"]["HOST"] == "db.local"
+    assert loaded["database"]["PORT"] == 4000
+    assert loaded["database"]["NAME"] == "files"
+    assert loaded["database"]["OPTIONS"]["connect_timeout"] == 5
+
+
+def test_minio_endpoint_switches_to_s3_with_compatible_bounded_client(tmp_path):
+    loaded = load_settings(tmp_path, MINIO_ENDPOINT="minio:9000", SECRET_KEY="k")
+
+    assert loaded["store"] == "S3Store"
+    assert loaded["s3"] == {
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+        "connect_timeout": 3.0,
+        "read_timeout": 20.0,
+        "retries": {"mode": "standard", "total_max_attempts": 3},
+        "max_pool_connections": 64,  # 4 x READ_CONCURRENCY: at least every chunk in flight
+        "endpoint": "http://minio:9000",
+    }
+
+
+def test_chunk_size_bytes_wins_over_megabytes(tmp_path):
+    loaded = load_settings(tmp_path, CHUNK_SIZE_MB="4", CHUNK_SIZE_BYTES="1000")
+
+    assert loaded["chunk_size"] == 1000
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHUNK_SIZE_MB": "big"}, "CHUNK_SIZE_MB must be an integer"),
+        ({"READ_CONCURRENCY": "0"}, "READ_CONCURRENCY must be at least 1"),
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false"),
+        ({"DB_ENGINE": "postgres"}, "DB_ENGINE must be one of tidb, mysql"),
+    ],
+)
+def test_bad_values_stop_start_up_naming_the_variable(tmp_path, env, message):
+    with pytest.raises(AssertionError, match=message):
+        load_settings(tmp_path, **env)
+
+
+def test_env_readers(monkeypatch):
+    monkeypatch.setenv("A_NUMBER", " 42 ")
+    monkeypatch.setenv("A_FLOAT", "0.5")
+    monkeypatch.setenv("A_FLAG", "Yes")
+    monkeypatch.setenv("A_LIST", "a, b,,c ")
+    monkeypatch.setenv("EMPTY", "")
+
+    assert env_int("A_NUMBER", 1) == 42
+    assert env_int("EMPTY", 7) == 7
+    assert env_float("A_FLOAT", 1.0) == 0.5
+    assert env_bool("A_FLAG", False) is True
+    assert env_list("A_LIST", "") == ["a", "b", "c"]
+    assert env_choice("EMPTY", "tidb", ("tidb", "mysql")) == "tidb"
+    with pytest.raises(ImproperlyConfigured, match="A_NUMBER must be at most 10"):
+        env_int("A_NUMBER", 1, maximum=10)
+    with pytest.raises(ImproperlyConfigured, match="A_FLOAT must be at least 1"):
+        env_float("A_FLOAT", 1.0, minimum=1.0)
