@@ -195,7 +195,7 @@ S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
 
 # --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("STATIC_ROOT", str(BASE_DIR / "staticfiles"))).resolve()
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -72,6 +72,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     data_dir = tmp_path_factory.mktemp("service")
     env = {
         "DATA_DIR": str(data_dir),
+        "STATIC_ROOT": str(data_dir / "static"),
         "CHUNK_SIZE_BYTES": str(SERVICE_CHUNK_SIZE),
         "MINIO_BUCKET": "service",
         "MINIO_ENDPOINT": "",

@@ -76,15 +76,9 @@ class GunicornServer:
         self.env = {**os.environ, **env, "SERVICE_HOST": "127.0.0.1"}
         self.env["SERVICE_PORT"] = str(self.port)
         self.log_path = log_path
-        migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            cwd=PROJECT_DIR,
-            env=self.env,
-            capture_output=True,
-            text=True,
-        )
-        if migrate.returncode:
-            raise RuntimeError(f"migrate failed:\n{migrate.stdout}\n{migrate.stderr}")
+        # What `make run` and the Docker image do before serving.
+        self.manage("migrate", "--noinput")
+        self.manage("collectstatic", "--noinput")
         self._log = open(log_path, "wb")  # noqa: SIM115  (open for the server's lifetime)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
@@ -94,6 +88,18 @@ class GunicornServer:
             stderr=subprocess.STDOUT,
         )
         wait_until_healthy(self.process, self.port, "/health")
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args, "-v0"],
+            cwd=PROJECT_DIR,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
 
     def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)

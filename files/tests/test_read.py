@@ -139,3 +139,29 @@ def test_read_never_holds_more_than_read_concurrency_chunks(client, settings):
     assert b"".join(received) == data
     assert gauge.peak == 4
     assert gauge.current == 0
+
+
+def test_redis_outage_falls_back_to_the_database(client, settings, caplog):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": "redis://127.0.0.1:9/0",  # nothing listens on the discard port
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 0.25,
+                "SOCKET_TIMEOUT": 0.25,
+                "IGNORE_EXCEPTIONS": True,
+            },
+        }
+    }
+    settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
+    data = payload(2 * C)
+
+    started = time.monotonic()
+    file_id = upload(client, data)["file_id"]
+    assert download(client, file_id) == data
+    assert download(client, file_id) == data
+
+    assert time.monotonic() - started < 5
+    ignored = [record for record in caplog.records if record.getMessage() == "Exception ignored"]
+    assert ignored  # logged, not raised
+    assert "Connection refused" in str(ignored[0].exc_info[1])

@@ -29,6 +29,14 @@ def test_health_is_ok(service):
     assert service.request("GET", "/health")[::2] == (200, b"OK")
 
 
+def test_admin_static_files_are_served_with_debug_off(service):
+    status, headers, body = service.request("GET", "/static/admin/css/base.css")
+
+    assert status == 200
+    assert headers["Content-Type"].startswith("text/css")
+    assert b"body" in body
+
+
 def test_eight_uploads_and_eight_downloads_at_once_are_all_correct(service):
     datas = [payload(size, seed=1) for size in (0, 1, C - 1, C, C + 1, 5 * C, 7 * C + 3, 11 * C)]
     first = [put(service, data) for data in datas]
