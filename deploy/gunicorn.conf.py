@@ -37,6 +37,7 @@ if workers > 1 and not redis_configured:
 # the request threads, so this only catches a worker that is stuck as a whole.
 timeout = env_int("GUNICORN_TIMEOUT", 120, minimum=1)
 graceful_timeout = 30
+control_socket_disable = True  # no gunicornc; several instances (tests, bench) must not clash
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
