@@ -43,3 +43,18 @@ accesslog = "-"
 errorlog = "-"
 if os.path.isdir("/dev/shm"):  # noqa: S108  (a RAM disk, as gunicorn recommends in containers)
     worker_tmp_dir = "/dev/shm"  # noqa: S108  (heartbeat files off a slow container disk)
+
+
+def post_fork(server, worker) -> None:
+    """Tracing per worker process: an export thread started before the fork would not survive."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
+    from labdropbox.tracing import configure_tracing
+
+    configure_tracing()
+
+
+def worker_exit(server, worker) -> None:
+    """Flush the spans still queued for export before the worker goes."""
+    from labdropbox.tracing import shutdown_tracing
+
+    shutdown_tracing()

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "labdropbox.tracing.RouteSpanNameMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -192,6 +193,13 @@ MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
 S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 20.0, minimum=0.1)
 S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+
+# --- Tracing -----------------------------------------------------------------------------------
+SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "labdropbox-service")
+JAEGER_ENDPOINT = env_str("JAEGER_ENDPOINT")
+JAEGER_UI_URL = env_str("JAEGER_UI_URL").rstrip("/")
+# Bounds each OTLP export and the flush at worker exit: a stalled collector costs spans, not time.
+OTLP_TIMEOUT_SECONDS = env_int("OTLP_TIMEOUT_SECONDS", 5, minimum=1)
 
 # --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
 STATIC_URL = "static/"

@@ -8,8 +8,12 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
 
-from files.storage import ensure_bucket_at_startup  # noqa: E402  (needs Django set up)
+# Imports that need Django set up.
+from files.storage import ensure_bucket_at_startup  # noqa: E402
+from labdropbox.tracing import configure_tracing, wrap_wsgi  # noqa: E402
 
+configure_tracing()  # under gunicorn, post_fork has already done it: this returns at once
+application = wrap_wsgi(django_application)
 ensure_bucket_at_startup()

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from files.storage import FilesystemStore, S3Store, get_store, s3_client
 from files.tests.servers import GunicornServer, MotoServer
+from labdropbox.tracing import configure_tracing
 
 STORE_KINDS = ("filesystem", "s3")
 TEST_CHUNK_SIZE = 16 * 1024
@@ -37,6 +40,20 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture
 def store_kind(request: pytest.FixtureRequest) -> str:
     return request.config.getoption("--store")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def span_exporter() -> InMemorySpanExporter:
+    """Tracing for the test process, as a worker has it, with finished spans kept in memory."""
+    exporter = InMemorySpanExporter()
+    configure_tracing(extra_processors=(SimpleSpanProcessor(exporter),))
+    return exporter
+
+
+@pytest.fixture
+def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
+    span_exporter.clear()
+    return span_exporter
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,233 @@
+"""The span tree of SPEC §5, through the real WSGI application and its tracing middleware."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from files.storage import chunk_key
+from files.tests.conftest import TEST_CHUNK_SIZE
+from files.tests.helpers import payload
+from files.tests.wsgi import call_wsgi
+
+pytestmark = pytest.mark.django_db
+
+C = TEST_CHUNK_SIZE
+TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
+
+
+class Trace:
+    """The finished spans of one request, with parent/child navigation."""
+
+    def __init__(self, spans) -> None:
+        self.spans = list(spans)
+        ids = {span.context.span_id for span in self.spans}
+        self.roots = [s for s in self.spans if s.parent is None or s.parent.span_id not in ids]
+
+    def one(self, name: str):
+        found = [span for span in self.spans if span.name == name]
+        assert len(found) == 1, f"{len(found)} spans named {name}"
+        return found[0]
+
+    def named(self, prefix: str) -> list:
+        return sorted(
+            (span for span in self.spans if span.name.startswith(prefix)), key=lambda s: s.name
+        )
+
+    def children(self, parent) -> list:
+        return [
+            span
+            for span in self.spans
+            if span.parent is not None and span.parent.span_id == parent.context.span_id
+        ]
+
+    def child_names(self, parent) -> set[str]:
+        return {span.name for span in self.children(parent)}
+
+
+def put(data: bytes, name: str = "traced.bin") -> str:
+    response = call_wsgi("PUT", f"/write?name={name}", body=data)
+    assert response.status == 201, response.body
+    return json.loads(response.body)["file_id"]
+
+
+def read_trace(spans, file_id: str) -> tuple[Trace, object]:
+    spans.clear()
+    response = call_wsgi("GET", f"/read/{file_id}")
+    return Trace(spans.get_finished_spans()), response
+
+
+@pytest.mark.both_stores
+def test_read_of_ten_chunks_has_the_span_tree_of_the_spec(spans, store_kind):
+    data = payload(10 * C)
+    file_id = put(data)
+
+    trace, response = read_trace(spans, file_id)
+
+    assert response.status == 200
+    assert response.body == data
+    (root,) = trace.roots
+    assert (root.name, root.kind) == ("GET /read/{file_id}", SpanKind.SERVER)
+    read = trace.one("read_file")
+    assert trace.children(root) == [read]
+    assert {
+        "cache_lookup",
+        "db_lookup",
+        "fetch_chunk_metadata",
+        "fetch_chunks_parallel",
+        "reassemble_chunks",
+    } == trace.child_names(read)
+    assert read.attributes["file.id"] == file_id
+    assert read.attributes["file.size"] == 10 * C
+    assert read.attributes["file.chunk_count"] == 10
+    assert read.attributes["file.name"] == "traced.bin"
+    fetch = trace.one("fetch_chunks_parallel")
+    downloads = trace.children(fetch)
+    assert sorted(span.name for span in downloads) == sorted(
+        f"download_chunk_{i}" for i in range(10)
+    )
+    for span in downloads:
+        index = span.attributes["chunk.index"]
+        assert span.name == f"download_chunk_{index}"
+        assert span.attributes["chunk.size"] == C
+        assert span.attributes["chunk.key"] == chunk_key(file_id, index)
+        expected_children = ["S3.GetObject"] if store_kind == "s3" else []
+        assert [child.name for child in trace.children(span)] == expected_children
+    assert len({span.context.trace_id for span in trace.spans}) == 1
+
+
+def test_streamed_read_spans_all_lie_inside_the_server_span(spans):
+    file_id = put(payload(10 * C))
+
+    trace, _response = read_trace(spans, file_id)
+
+    (root,) = trace.roots
+    for span in trace.spans:
+        assert root.start_time <= span.start_time <= span.end_time <= root.end_time, span.name
+
+
+def test_parallel_downloads_overlap_in_time(spans, settings, s3_server):
+    settings.MINIO_ENDPOINT = s3_server.endpoint
+    from files.storage import get_store
+
+    store = get_store()
+    store.ensure_bucket()
+    file_id = put(payload(10 * C))
+    # A small, fixed delay on every chunk fetch, so the fetches are certain to overlap.
+    store.client.meta.events.register("before-send.s3.GetObject", lambda **kw: time.sleep(0.05))
+
+    trace, _response = read_trace(spans, file_id)
+
+    downloads = trace.named("download_chunk_")
+    assert len(downloads) == 10
+    latest_start = max(span.start_time for span in downloads)
+    earliest_end = min(span.end_time for span in downloads)
+    assert latest_start < earliest_end  # every download was running at that moment
+
+
+def test_cache_miss_then_hit(spans):
+    file_id = put(payload(2 * C))
+
+    miss, _ = read_trace(spans, file_id)
+    hit, _ = read_trace(spans, file_id)
+
+    assert miss.one("cache_lookup").attributes["cache.hit"] is False
+    assert miss.one("db_lookup").parent.span_id == miss.one("read_file").context.span_id
+    assert hit.one("cache_lookup").attributes["cache.hit"] is True
+    assert hit.named("db_lookup") == []
+
+
+@pytest.mark.both_stores
+def test_write_has_the_span_tree_of_the_spec(spans, store_kind):
+    spans.clear()
+    file_id = put(payload(3 * C + 1), name="w.bin")
+    trace = Trace(spans.get_finished_spans())
+
+    (root,) = trace.roots
+    assert (root.name, root.kind) == ("PUT /write", SpanKind.SERVER)
+    write = trace.one("write_file")
+    assert trace.children(root) == [write]
+    assert trace.child_names(write) == {
+        "chunk_stream",
+        "upload_chunks",
+        "save_metadata",
+        "invalidate_cache",
+    }
+    uploads = trace.children(trace.one("upload_chunks"))
+    assert sorted(span.name for span in uploads) == [f"upload_chunk_{i}" for i in range(4)]
+    for span in uploads:
+        expected_children = ["S3.PutObject"] if store_kind == "s3" else []
+        assert [child.name for child in trace.children(span)] == expected_children
+    assert trace.children(trace.one("save_metadata"))  # the INSERTs, from the driver's spans
+    assert write.attributes["file.id"] == file_id
+    assert write.attributes["file.size"] == 3 * C + 1
+    assert write.attributes["file.chunk_count"] == 4
+    assert write.attributes["file.name"] == "w.bin"
+
+
+def test_corrupt_chunk_before_the_headers_is_an_error_span(spans, store):
+    file_id = put(payload(3 * C))
+    store.put(chunk_key(file_id, 0), payload(C, seed=3))
+
+    trace, response = read_trace(spans, file_id)
+
+    assert response.status == 502
+    for name in ("read_file", "fetch_chunks_parallel", "download_chunk_0"):
+        span = trace.one(name)
+        assert span.status.status_code == StatusCode.ERROR, name
+    assert trace.one("read_file").events[0].name == "exception"
+
+
+def test_corrupt_chunk_after_the_headers_is_an_error_on_every_level(spans, store):
+    file_id = put(payload(6 * C))
+    store.put(chunk_key(file_id, 3), b"other bytes")
+
+    trace, response = read_trace(spans, file_id)
+
+    assert response.status == 200
+    assert response.error is not None
+    assert len(response.body) == 3 * C
+    for name in ("read_file", "reassemble_chunks", "download_chunk_3"):
+        assert trace.one(name).status.status_code == StatusCode.ERROR, name
+    (root,) = trace.roots
+    assert root.status.status_code == StatusCode.ERROR
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "span_name"),
+    [
+        ("PUT", "/write?name=a", "PUT /write"),
+        ("GET", "/read/00000000-0000-0000-0000-000000000000", "GET /read/{file_id}"),
+        ("GET", "/health", "GET /health"),
+        ("GET", "/no/such/page", "GET"),
+    ],
+)
+def test_every_response_carries_traceresponse_of_its_server_span(spans, method, url, span_name):
+    spans.clear()
+    response = call_wsgi(method, url, body=b"abc" if method == "PUT" else b"")
+
+    (root,) = Trace(spans.get_finished_spans()).roots
+    match = TRACERESPONSE.match(response.headers["traceresponse"])
+    assert match, response.headers["traceresponse"]
+    assert match.groups() == (
+        format(root.context.trace_id, "032x"),
+        format(root.context.span_id, "016x"),
+    )
+    assert root.name == span_name
+
+
+def test_upload_json_carries_no_tracing_fields():
+    response = call_wsgi("PUT", "/write?name=a", body=b"abc")
+
+    assert set(json.loads(response.body)) == {
+        "file_id",
+        "file_name",
+        "file_size",
+        "chunk_count",
+        "sha256",
+        "message",
+    }

@@ -1,0 +1,93 @@
+"""Tracing through the real process model: gunicorn workers export over OTLP/HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from files.tests.conftest import SERVICE_CHUNK_SIZE
+from files.tests.helpers import payload
+from files.tests.servers import BlackHole, GunicornServer, OtlpReceiver
+from files.tests.test_tracing import TRACERESPONSE
+
+C = SERVICE_CHUNK_SIZE
+
+
+def start_service(tmp_path, jaeger_endpoint: str, otlp_timeout: int = 5) -> GunicornServer:
+    env = {
+        "DATA_DIR": str(tmp_path),
+        "STATIC_ROOT": str(tmp_path / "static"),
+        "CHUNK_SIZE_BYTES": str(C),
+        "JAEGER_ENDPOINT": jaeger_endpoint,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export every 0.1 s instead of every 5 s
+        "OTLP_TIMEOUT_SECONDS": str(otlp_timeout),
+        # The embedded stack: these tests are about the export, not the backends.
+        "MINIO_ENDPOINT": "",
+        "TIDB_HOST": "",
+        "REDIS_HOST": "",
+    }
+    return GunicornServer(env, tmp_path / "gunicorn.log")
+
+
+@pytest.fixture
+def receiver():
+    otlp = OtlpReceiver()
+    yield otlp
+    otlp.stop()
+
+
+def test_gunicorn_worker_exports_the_read_tree_to_an_otlp_receiver(tmp_path, receiver):
+    service = start_service(tmp_path, receiver.endpoint)
+    try:
+        status, _, body = service.request("PUT", "/write?name=ten.bin", body=payload(10 * C))
+        assert status == 201
+        status, headers, _ = service.request("GET", f"/read/{json.loads(body)['file_id']}")
+        assert status == 200
+        trace_id = TRACERESPONSE.match(headers["traceresponse"]).group(1)
+        deadline = time.monotonic() + 10
+        while len(receiver.trace(trace_id)) < 16 and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        service.stop()
+
+    spans = receiver.trace(trace_id)
+    by_id = {span["span_id"]: span for span in spans}
+    (root,) = [span for span in spans if span["parent_id"] not in by_id]
+    assert root["name"] == "GET /read/{file_id}"
+    assert {span["path"] for span in spans} == {"/v1/traces"}
+    assert {span["service"] for span in spans} == {"labdropbox-service"}
+
+    def parent_name(span: dict) -> str:
+        return by_id[span["parent_id"]]["name"]
+
+    downloads = [span for span in spans if span["name"].startswith("download_chunk_")]
+    assert len(downloads) == 10
+    assert {parent_name(span) for span in downloads} == {"fetch_chunks_parallel"}
+    for name in ("cache_lookup", "db_lookup", "fetch_chunks_parallel", "reassemble_chunks"):
+        (span,) = [span for span in spans if span["name"] == name]
+        assert parent_name(span) == "read_file"
+    for span in spans:
+        assert root["start"] <= span["start"] <= span["end"] <= root["end"], span["name"]
+
+
+def test_a_stalled_collector_slows_and_fails_no_request(tmp_path):
+    hole = BlackHole()
+    service = start_service(tmp_path, f"127.0.0.1:{hole.port}", otlp_timeout=3)
+    durations = []
+    try:
+        for index in range(15):
+            started = time.monotonic()
+            status, _, body = service.request("PUT", f"/write?name={index}", body=payload(3 * C))
+            assert status == 201
+            status, _, data = service.request("GET", f"/read/{json.loads(body)['file_id']}")
+            assert (status, data) == (200, payload(3 * C))
+            durations.append(time.monotonic() - started)
+            time.sleep(0.1)  # let the exporter try (and hang) between requests
+    finally:
+        service.stop()
+        hole.stop()
+
+    # Each export hangs for 3 s: had a request waited on one, it would show here.
+    assert max(durations) < 1.5, durations

@@ -1,0 +1,147 @@
+"""OpenTelemetry set-up: once per process, after gunicorn forks (SPEC §5).
+
+`configure_tracing()` builds the TracerProvider (resource `service.name`), adds a batched OTLP/HTTP
+export when JAEGER_ENDPOINT (or a standard OTEL_EXPORTER_OTLP_* endpoint) is set, and switches on
+the contrib instrumentation of botocore, Redis and the database driver. Server spans come from
+the WSGI middleware (`wrap_wsgi`), which ends its span only when the response body has been sent:
+Django's own instrumentation ends it when the view returns, before a streamed file is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+log = logging.getLogger(__name__)
+
+ROUTE_PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>")
+
+_lock = threading.Lock()
+_provider: TracerProvider | None = None
+
+OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+def otlp_traces_url(jaeger_endpoint: str) -> str:
+    """JAEGER_ENDPOINT is the OTLP/HTTP base URL; `host:port` alone means plain http."""
+    base = jaeger_endpoint if "://" in jaeger_endpoint else f"http://{jaeger_endpoint}"
+    return base.rstrip("/") + "/v1/traces"
+
+
+def export_processor() -> SpanProcessor | None:
+    """Batched OTLP/HTTP export, if an endpoint is configured. The batch is sent from a
+    background thread with a short timeout: a collector that is down or stalls costs dropped
+    spans, never a slower request."""
+    if not (settings.JAEGER_ENDPOINT or any(os.environ.get(v) for v in OTLP_ENDPOINT_VARIABLES)):
+        return None
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    endpoint = otlp_traces_url(settings.JAEGER_ENDPOINT) if settings.JAEGER_ENDPOINT else None
+    exporter = OTLPSpanExporter(endpoint=endpoint, timeout=settings.OTLP_TIMEOUT_SECONDS)
+    return BatchSpanProcessor(exporter, export_timeout_millis=settings.OTLP_TIMEOUT_SECONDS * 1000)
+
+
+def configure_tracing(extra_processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
+    """Set up tracing for this process; later calls return the provider already set up."""
+    global _provider
+    with _lock:
+        if _provider is not None:
+            return _provider
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.SERVICE_NAME}))
+        for processor in (export_processor(), *extra_processors):
+            if processor is not None:
+                provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+        instrument_libraries()
+        _provider = provider
+        log.info("tracing on as %s", settings.SERVICE_NAME)
+        return provider
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop the exporters (gunicorn's worker_exit)."""
+    if _provider is not None:
+        _provider.shutdown()
+
+
+def _forget_provider() -> None:
+    # A forked child starts without the parent's export thread: it must set up its own.
+    global _provider, _lock
+    _provider, _lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_provider)
+
+
+def instrument_libraries() -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+    from opentelemetry.instrumentation.redis import RedisInstrumentor
+    from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
+
+    instrumentors = [BotocoreInstrumentor(), RedisInstrumentor(), SQLite3Instrumentor()]
+    if settings.TIDB_HOST:
+        from opentelemetry.instrumentation.mysqlclient import MySQLClientInstrumentor
+
+        instrumentors.append(MySQLClientInstrumentor())
+    for instrumentor in instrumentors:
+        if not instrumentor.is_instrumented_by_opentelemetry:
+            instrumentor.instrument()
+
+
+def _name_by_method(span: trace.Span, environ: dict) -> None:
+    # Until the URL resolves to a route (RouteSpanNameMiddleware), name the span by its method
+    # only: raw paths carry ids and would make every request's name unique.
+    span.update_name(environ.get("REQUEST_METHOD", "HTTP"))
+
+
+def _add_traceresponse(span: trace.Span, environ: dict, status: str, headers: list) -> None:
+    """`traceresponse: 00-<trace-id>-<span-id>-01` on every response, so a curl user can paste
+    the trace id into Jaeger. Written here rather than by the contrib TraceResponsePropagator,
+    which copies every trace flag (the SDK now also sets the level-2 "random" flag, giving -03)
+    where SPEC §4 promises the plain sampled flag."""
+    context = span.get_span_context()
+    if context.is_valid:
+        flags = "01" if context.trace_flags.sampled else "00"
+        headers.append(
+            ("traceresponse", f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}")
+        )
+
+
+def wrap_wsgi(application: Callable) -> Callable:
+    return OpenTelemetryMiddleware(
+        application, request_hook=_name_by_method, response_hook=_add_traceresponse
+    )
+
+
+class RouteSpanNameMiddleware:
+    """Names the server span after the matched URL pattern: `GET /read/{file_id}`."""
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs) -> None:
+        span = trace.get_current_span()
+        match = request.resolver_match
+        is_server_span = getattr(span, "kind", None) == trace.SpanKind.SERVER
+        if span.is_recording() and is_server_span and match is not None:
+            route = "/" + route_template(match.route)
+            span.update_name(f"{request.method} {route}")
+            span.set_attribute("http.route", route)
+
+
+def route_template(route: str) -> str:
+    """`read/<str:file_id>` -> `read/{file_id}`."""
+    return ROUTE_PARAMETER.sub(r"{\1}", route)
