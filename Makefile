@@ -19,13 +19,17 @@ SERVICES_ENV := DB_ENGINE=mysql TIDB_HOST=$(MYSQL_HOST) TIDB_PORT=$(MYSQL_PORT) 
 # `make test` is the embedded defaults whatever the calling shell has configured.
 EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPOINT
 
-.PHONY: help run test test-services lint format check-mysql-headers clean
+# Root installs system packages directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help run test test-services lint format screenshot check-mysql-headers chromium clean
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
 	@echo "make lint           ruff check and ruff format --check"
+	@echo "make screenshot     redraw docs/waterfall.png from a real read"
 
 # Stamp files: reinstall only when a requirements file changes.
 $(VENV)/.base: requirements/base.txt
@@ -43,6 +47,11 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 	$(BIN)/python -m pip install -q -r requirements/mysql.txt
 	touch $@
 
+# The admin's browser test drives Debian's Chromium (playwright uses it; it downloads none).
+chromium:
+	@command -v chromium >/dev/null || { \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+
 check-mysql-headers:
 	@pkg-config --exists libmariadb || pkg-config --exists mysqlclient || { \
 		echo "mysqlclient needs the MariaDB/MySQL client headers:"; \
@@ -53,11 +62,15 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev chromium
 	$(EMBEDDED_ENV) $(BIN)/pytest
 
-test-services: $(VENV)/.dev $(VENV)/.mysql
+test-services: $(VENV)/.dev $(VENV)/.mysql chromium
 	$(SERVICES_ENV) $(BIN)/pytest --store=s3
+
+# Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
+screenshot: $(VENV)/.dev chromium
+	WATERFALL_SCREENSHOT=$(CURDIR)/docs/waterfall.png $(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

@@ -1,36 +1,226 @@
-"""Files in the Django admin. Stored files are immutable: the admin shows, never edits."""
+"""The Django admin: browse and upload files, verify and delete them, and see recorded traces as
+waterfalls. Stored files are immutable: the admin never edits their metadata."""
 
 from __future__ import annotations
 
-from django.contrib import admin
+import uuid
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from files.models import File
+from files.cache import load_file
+from files.maintenance import verify_file
+from files.models import File, RecordedTrace
+from files.pipeline import BodyTooLarge, InvalidName, delete_file, write_file
+from files.storage import StorageUnavailable
+from files.waterfall import layout
+
+RECENT_TRACES = 10
+
+
+class UuidSearchMixin:
+    """Admin search that also matches a pasted UUID exactly (the name search stays as it is)."""
+
+    uuid_search_field = "id"
+
+    def get_search_results(self, request, queryset, search_term: str):
+        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        try:
+            value = uuid.UUID(search_term.strip())
+        except ValueError:
+            return queryset, may_have_duplicates
+        matches = self.model.objects.filter(**{self.uuid_search_field: value})
+        return queryset | matches, may_have_duplicates
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    name = forms.CharField(
+        required=False, max_length=255, help_text="Stored name; defaults to the file's own name."
+    )
 
 
 @admin.register(File)
-class FileAdmin(admin.ModelAdmin):
-    list_display = ["name", "size", "chunk_count", "sha256", "created_at"]
-    search_fields = ["name", "id"]
+class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
+    list_display = ["name", "human_size", "chunk_count", "short_sha256", "created_at"]
+    search_fields = ["name"]
+    search_help_text = "Search by name, or paste a file id."
     date_hierarchy = "created_at"
-    readonly_fields = ["id", "name", "size", "chunk_count", "sha256", "created_at", "chunk_table"]
+    fields = [
+        "id",
+        "name",
+        "human_size",
+        "chunk_count",
+        "sha256",
+        "created_at",
+        "download",
+        "chunk_table",
+        "recent_traces",
+    ]
+    readonly_fields = fields
+    actions = ["verify_integrity"]
+    change_list_template = "admin/files/file/change_list.html"
 
-    def has_add_permission(self, request) -> bool:
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # files arrive through the upload view, never as a blank form
+
+    def has_change_permission(self, request: HttpRequest, obj: File | None = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+    @admin.display(description="size", ordering="size")
+    def human_size(self, file: File) -> str:
+        return f"{filesizeformat(file.size)} ({file.size:,} bytes)"
+
+    @admin.display(description="SHA-256")
+    def short_sha256(self, file: File) -> str:
+        return file.sha256[:12]
+
+    @admin.display(description="download")
+    def download(self, file: File) -> str:
+        return format_html('<a href="{}">{}</a>', reverse("read", args=[file.id]), file.name)
 
     @admin.display(description="chunks")
     def chunk_table(self, file: File) -> str:
-        # Chunk has a composite primary key, which Django 5.2's admin cannot register or inline.
+        # Chunk has a composite primary key, which Django 5.2's admin can neither register nor
+        # inline: its rows are drawn here instead.
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
             ((c.index, c.size, c.sha256, c.key) for c in file.chunks.order_by("index")),
         )
         return format_html(
-            "<table><thead><tr><th>index</th><th>size</th><th>SHA-256</th><th>object key</th>"
-            "</tr></thead><tbody>{}</tbody></table>",
+            '<table class="chunk-table"><thead><tr><th>index</th><th>size</th><th>SHA-256</th>'
+            "<th>object key</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    @admin.display(description="recent traces")
+    def recent_traces(self, file: File) -> str:
+        traces = RecordedTrace.objects.filter(file_id=file.id)[:RECENT_TRACES]
+        if not traces:
+            return "none recorded"
+        return format_html_join(
+            "",
+            '<div><a href="{}">{}</a> {} · {} ms</div>',
+            (
+                (trace_url(t), t.name, f"{t.started_at:%Y-%m-%d %H:%M:%S}", f"{t.duration_ms:.1f}")
+                for t in traces
+            ),
+        )
+
+    # --- actions -------------------------------------------------------------------------------
+
+    @admin.action(description="Verify integrity (re-read and hash every chunk)")
+    def verify_integrity(self, request: HttpRequest, queryset) -> None:
+        for file in queryset:
+            try:
+                problems = verify_file(load_file(file.id))
+            except StorageUnavailable as exc:
+                self.message_user(request, f"{file.name}: storage unavailable ({exc})", "error")
+                continue
+            if problems:
+                self.message_user(request, f"{file.name}: {'; '.join(problems)}", messages.ERROR)
+            else:
+                self.message_user(
+                    request, f"{file.name}: all {file.chunk_count} chunks intact", messages.SUCCESS
+                )
+
+    def delete_model(self, request: HttpRequest, obj: File) -> None:
+        delete_file(str(obj.id))  # metadata, cache entry and chunk objects
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        for file in queryset:
+            delete_file(str(file.id))
+
+    # --- upload --------------------------------------------------------------------------------
+
+    def get_urls(self):
+        upload = path(
+            "upload/", self.admin_site.admin_view(self.upload_view), name="files_file_upload"
+        )
+        return [upload, *super().get_urls()]
+
+    def upload_view(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.has_perm("files.add_file"):
+            raise PermissionDenied
+        form = UploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            uploaded = form.cleaned_data["file"]
+            try:
+                # Django has spooled a large upload to a temporary file: it is read from there
+                # chunk by chunk, through the same pipeline as PUT /write.
+                name = form.cleaned_data["name"] or uploaded.name
+                file = write_file(name, uploaded, uploaded.size)
+            except (InvalidName, BodyTooLarge) as exc:
+                form.add_error(None, str(exc))
+            except (StorageUnavailable, DatabaseError) as exc:
+                form.add_error(None, f"nothing was stored: {exc}")
+            else:
+                self.message_user(request, f"Uploaded {file.name} ({file.chunk_count} chunks).")
+                return HttpResponseRedirect(reverse("admin:files_file_change", args=[file.id]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Upload a file",
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/files/file/upload.html", context)
+
+
+def trace_url(trace: RecordedTrace) -> str:
+    return reverse("admin:files_recordedtrace_change", args=[trace.trace_id])
+
+
+@admin.register(RecordedTrace)
+class RecordedTraceAdmin(UuidSearchMixin, admin.ModelAdmin):
+    list_display = ["name", "file_link", "started_at", "duration", "span_count", "cache", "error"]
+    list_filter = ["error", "cache_hit"]
+    search_fields = ["trace_id", "name"]
+    search_help_text = "Search by trace id or operation, or paste a file id."
+    uuid_search_field = "file_id"
+    date_hierarchy = "started_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="file")
+    def file_link(self, trace: RecordedTrace) -> str:
+        if trace.file_id is None:
+            return "—"
+        url = reverse("admin:files_file_change", args=[trace.file_id])
+        return format_html('<a href="{}">{}</a>', url, str(trace.file_id)[:8])
+
+    @admin.display(description="duration", ordering="duration_ms")
+    def duration(self, trace: RecordedTrace) -> str:
+        return f"{trace.duration_ms:.1f} ms"
+
+    @admin.display(description="cache")
+    def cache(self, trace: RecordedTrace) -> str:
+        return {True: "hit", False: "miss", None: "—"}[trace.cache_hit]
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
+        trace = RecordedTrace.objects.filter(pk=object_id).first()
+        if trace is None or not self.has_view_permission(request, trace):
+            return super().change_view(request, object_id, form_url, extra_context)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": trace.name,
+            "trace": trace,
+            "waterfall": layout(list(trace.spans.all())),
+            "jaeger_url": f"{settings.JAEGER_UI_URL}/trace/{trace.trace_id}"
+            if settings.JAEGER_UI_URL
+            else "",
+        }
+        return TemplateResponse(request, "admin/files/recordedtrace/waterfall.html", context)

@@ -13,13 +13,14 @@ from datetime import datetime
 from django.core.cache import cache
 from opentelemetry import trace
 
-from files.models import File
+from files.models import File, file_span_attributes
 from files.storage import chunk_key
 
 tracer = trace.get_tracer("labdropbox.files")
 
 # Bump when the cached shape changes: old entries are then simply never read again.
 CACHE_VERSION = 1
+TOMBSTONE = {"deleted": True}
 
 
 class FileNotFound(Exception):
@@ -82,12 +83,7 @@ class FileMeta:
 
     @property
     def span_attributes(self) -> dict[str, str | int]:
-        return {
-            "file.id": str(self.id),
-            "file.name": self.name,
-            "file.size": self.size,
-            "file.chunk_count": len(self.chunks),
-        }
+        return file_span_attributes(self.id, self.name, self.size, len(self.chunks))
 
 
 def cache_key(file_id: uuid.UUID) -> str:
@@ -107,11 +103,13 @@ def lookup_file(raw_id: str) -> FileMeta:
     with tracer.start_as_current_span("cache_lookup") as span:
         entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
         span.set_attribute("cache.hit", entry is not None)
+    if entry == TOMBSTONE:
+        raise FileNotFound(str(file_id))
     if entry is not None:
         return FileMeta.from_cache(file_id, entry)
     with tracer.start_as_current_span("db_lookup"):
         meta = load_file(file_id)
-        # add(), not set(): never overwrite what a concurrent delete put there.
+        # add(), not set(): a tombstone that a delete wrote meanwhile must win.
         cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
     return meta
 
@@ -127,3 +125,9 @@ def load_file(file_id: uuid.UUID) -> FileMeta:
 
 def forget(file_id: uuid.UUID) -> None:
     cache.delete(cache_key(file_id), version=CACHE_VERSION)
+
+
+def bury(file_id: uuid.UUID) -> None:
+    """Mark a deleted file in the shared cache, so every worker answers 404 at once, and a read
+    that looked the file up just before the delete cannot put it back (lookup_file uses add)."""
+    cache.set(cache_key(file_id), TOMBSTONE, version=CACHE_VERSION)

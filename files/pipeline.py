@@ -220,7 +220,7 @@ def write_file(
         except BaseException as exc:
             uploader.discard(exc)
             raise
-        span.set_attributes({"file.size": size, "file.chunk_count": len(chunks)})
+        span.set_attributes(file.span_attributes)
         with tracer.start_as_current_span("invalidate_cache"):
             cache.forget(file_id)
         return file
@@ -421,6 +421,35 @@ class ChunkStream:
 def _mark_failed(span: Span, exc: BaseException) -> None:
     span.record_exception(exc)
     span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+# --- Deleting ----------------------------------------------------------------------------------
+
+
+def delete_file(raw_id: str) -> File:
+    """Delete a file: its rows in one transaction, then its cache entry, then its chunk objects.
+
+    Chunk objects that cannot be deleted now (storage down) are left for `manage.py cleanup`,
+    which finds them because no committed file has their id any more.
+    """
+    file_id = cache.parse_file_id(raw_id)
+    with tracer.start_as_current_span("delete_file") as span:
+        with transaction.atomic():
+            file = File.objects.select_for_update().filter(pk=file_id).first()
+            if file is None:
+                raise cache.FileNotFound(str(file_id))
+            span.set_attributes(file.span_attributes)
+            file.delete()
+        with tracer.start_as_current_span("invalidate_cache"):
+            cache.bury(file_id)
+        with tracer.start_as_current_span("delete_chunks"):
+            keys = [chunk_key(file_id, index) for index in range(file.chunk_count)]
+            failed = get_store().delete_many(keys)
+        if failed:
+            log.warning(
+                "file %s: %d chunk objects left for `manage.py cleanup`", file_id, len(failed)
+            )
+    return file
 
 
 @dataclass

@@ -200,6 +200,8 @@ JAEGER_ENDPOINT = env_str("JAEGER_ENDPOINT")
 JAEGER_UI_URL = env_str("JAEGER_UI_URL").rstrip("/")
 # Bounds each OTLP export and the flush at worker exit: a stalled collector costs spans, not time.
 OTLP_TIMEOUT_SECONDS = env_int("OTLP_TIMEOUT_SECONDS", 5, minimum=1)
+# The built-in recorder keeps this many traces for the admin's waterfall; 0 turns it off.
+TRACE_RECORDER_KEEP = env_int("TRACE_RECORDER_KEEP", 500, minimum=0)
 
 # --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
 STATIC_URL = "static/"

@@ -38,7 +38,7 @@ def otlp_traces_url(jaeger_endpoint: str) -> str:
     return base.rstrip("/") + "/v1/traces"
 
 
-def export_processor() -> SpanProcessor | None:
+def export_processor() -> BatchSpanProcessor | None:
     """Batched OTLP/HTTP export, if an endpoint is configured. The batch is sent from a
     background thread with a short timeout: a collector that is down or stalls costs dropped
     spans, never a slower request."""
@@ -51,16 +51,28 @@ def export_processor() -> SpanProcessor | None:
     return BatchSpanProcessor(exporter, export_timeout_millis=settings.OTLP_TIMEOUT_SECONDS * 1000)
 
 
-def configure_tracing(extra_processors: tuple[SpanProcessor, ...] = ()) -> TracerProvider:
-    """Set up tracing for this process; later calls return the provider already set up."""
+def default_processors() -> list[SpanProcessor]:
+    """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
+    processors = [processor for processor in [export_processor()] if processor is not None]
+    if settings.TRACE_RECORDER_KEEP:
+        from files.recorder import recorder_processor
+
+        processors.append(recorder_processor(settings.TRACE_RECORDER_KEEP))
+    return processors
+
+
+def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerProvider:
+    """Set up tracing for this process; later calls return the provider already set up.
+
+    `processors` replaces the default ones (the tests keep spans in memory instead).
+    """
     global _provider
     with _lock:
         if _provider is not None:
             return _provider
         provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.SERVICE_NAME}))
-        for processor in (export_processor(), *extra_processors):
-            if processor is not None:
-                provider.add_span_processor(processor)
+        for processor in default_processors() if processors is None else processors:
+            provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
         instrument_libraries()
         _provider = provider

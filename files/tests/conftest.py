@@ -46,7 +46,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 def span_exporter() -> InMemorySpanExporter:
     """Tracing for the test process, as a worker has it, with finished spans kept in memory."""
     exporter = InMemorySpanExporter()
-    configure_tracing(extra_processors=(SimpleSpanProcessor(exporter),))
+    configure_tracing([SimpleSpanProcessor(exporter)])
     return exporter
 
 

@@ -123,8 +123,8 @@ class GunicornServer:
         finally:
             connection.close()
 
-    def count_files(self) -> int:
-        """Committed File rows, read straight from the service's own database."""
+    def sql(self, query: str) -> list[tuple]:
+        """Rows from the service's own database (SQLite file or MySQL database)."""
         if self.env.get("TIDB_HOST"):
             import MySQLdb
 
@@ -139,10 +139,13 @@ class GunicornServer:
             connection = sqlite3.connect(Path(self.env["DATA_DIR"]) / "labdropbox.sqlite3")
         try:
             cursor = connection.cursor()
-            cursor.execute("SELECT COUNT(*) FROM files_file")
-            return cursor.fetchone()[0]
+            cursor.execute(query)
+            return list(cursor.fetchall())
         finally:
             connection.close()
+
+    def count_files(self) -> int:
+        return self.sql("SELECT COUNT(*) FROM files_file")[0][0]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

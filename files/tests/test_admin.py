@@ -1,28 +1,148 @@
+"""The admin, logged in through the real login and fetched page by page."""
+
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
+from files.models import File
+from files.recorder import record_spans
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload, upload
+from files.tests.conftest import TEST_CHUNK_SIZE, stored_keys
+from files.tests.helpers import download, payload, sha256, upload
 
 pytestmark = pytest.mark.django_db
 
+C = TEST_CHUNK_SIZE
+
 
 def test_anonymous_user_is_sent_to_the_login_page(client):
-    response = client.get("/admin/files/file/")
+    for url in ("/admin/files/file/", "/admin/files/recordedtrace/", "/admin/files/file/upload/"):
+        response = client.get(url)
+
+        assert response.status_code == 302
+        assert response["Location"].startswith("/admin/login/")
+
+
+def test_list_shows_name_human_size_chunk_count_and_short_hash(admin_client, client):
+    body = upload(client, payload(3 * C), name="listed.bin")
+
+    page = admin_client.get("/admin/files/file/").content.decode()
+
+    assert "listed.bin" in page
+    assert "48.0\xa0KB" in page  # 3 x 16 KiB, human-readable
+    assert body["sha256"][:12] in page
+    assert body["sha256"] not in page  # shortened
+
+
+def test_search_by_name_and_by_id(admin_client, client):
+    first = upload(client, b"1", name="alpha-report.txt")
+    second = upload(client, b"2", name="beta-notes.txt")
+
+    by_name = admin_client.get("/admin/files/file/", {"q": "alpha"}).content.decode()
+    by_id = admin_client.get("/admin/files/file/", {"q": second["file_id"]}).content.decode()
+
+    assert "alpha-report.txt" in by_name and "beta-notes.txt" not in by_name
+    assert "beta-notes.txt" in by_id and "alpha-report.txt" not in by_id
+    assert first["file_id"]
+
+
+def test_detail_shows_chunks_with_keys_and_a_download_link(admin_client, client):
+    file_id = upload(client, payload(2 * C + 1), name="seen.bin")["file_id"]
+
+    page = admin_client.get(f"/admin/files/file/{file_id}/change/").content.decode()
+
+    for index in range(3):
+        assert f"<code>{chunk_key(file_id, index)}</code>" in page
+    assert f'<a href="/read/{file_id}">seen.bin</a>' in page
+    assert 'name="name"' not in page  # read-only: no form fields to edit
+
+
+def test_detail_links_to_the_files_recent_traces(admin_client, client, spans):
+    file_id = upload(client, payload(C), name="traced.bin")["file_id"]
+    record_spans(spans.get_finished_spans(), keep=10)
+
+    page = admin_client.get(f"/admin/files/file/{file_id}/change/").content.decode()
+
+    assert "/admin/files/recordedtrace/" in page
+    assert "write_file" in page
+
+
+def test_upload_form_stores_the_file_through_the_pipeline(admin_client, client, settings, store):
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = C  # Django spools it to a temporary file
+    data = payload(5 * C + 9)
+
+    response = admin_client.post(
+        reverse("admin:files_file_upload"),
+        {"file": SimpleUploadedFile("form.bin", data), "name": ""},
+    )
+
+    file = File.objects.get(name="form.bin")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:files_file_change", args=[file.id])
+    assert (file.size, file.chunk_count, file.sha256) == (len(data), 6, sha256(data))
+    assert download(client, str(file.id)) == data
+    assert len(stored_keys(store)) == 6
+
+
+def test_upload_form_reports_a_storage_outage_and_keeps_nothing(admin_client, settings):
+    settings.MINIO_ENDPOINT = "127.0.0.1:9"
+    settings.S3_MAX_ATTEMPTS = 1
+
+    response = admin_client.post(
+        reverse("admin:files_file_upload"), {"file": SimpleUploadedFile("x.bin", b"abc")}
+    )
+
+    assert response.status_code == 200
+    assert "nothing was stored" in response.content.decode()
+    assert not File.objects.exists()
+
+
+def test_verify_action_reports_each_file(admin_client, client, store):
+    good = upload(client, payload(2 * C), name="good.bin")["file_id"]
+    bad = upload(client, payload(2 * C, seed=1), name="bad.bin")["file_id"]
+    store.put(chunk_key(bad, 1), b"tampered")
+
+    response = admin_client.post(
+        "/admin/files/file/",
+        {"action": "verify_integrity", "_selected_action": [good, bad]},
+        follow=True,
+    )
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert "good.bin: all 2 chunks intact" in messages
+    assert any(m.startswith("bad.bin: chunk 1 is corrupt") for m in messages)
+
+
+def test_delete_action_removes_metadata_chunks_and_cached_entry(admin_client, client, store):
+    file_id = upload(client, payload(3 * C), name="doomed.bin")["file_id"]
+    download(client, file_id)  # now cached
+
+    response = admin_client.post(
+        "/admin/files/file/",
+        {"action": "delete_selected", "_selected_action": [file_id], "post": "yes"},
+    )
 
     assert response.status_code == 302
-    assert response["Location"].startswith("/admin/login/")
+    assert not File.objects.filter(pk=file_id).exists()
+    assert stored_keys(store) == []
+    assert client.get(f"/read/{file_id}").status_code == 404
 
 
-def test_file_page_lists_its_chunks_with_object_keys(admin_client, client):
-    file_id = upload(client, payload(2 * TEST_CHUNK_SIZE + 1), name="seen.bin")["file_id"]
+def test_trace_list_and_waterfall_pages(admin_client, client, spans, settings):
+    settings.JAEGER_UI_URL = "http://jaeger.example:16686"
+    file_id = upload(client, payload(3 * C))["file_id"]
+    spans.clear()
+    download(client, file_id)
+    (read,) = [s for s in spans.get_finished_spans() if s.name == "read_file"]
+    trace_id = format(read.context.trace_id, "032x")
+    record_spans(spans.get_finished_spans(), keep=10)
 
-    listing = admin_client.get("/admin/files/file/")
-    detail = admin_client.get(f"/admin/files/file/{file_id}/change/")
+    listing = admin_client.get("/admin/files/recordedtrace/").content.decode()
+    page = admin_client.get(f"/admin/files/recordedtrace/{trace_id}/change/").content.decode()
 
-    assert "seen.bin" in listing.content.decode()
-    assert detail.status_code == 200
-    for index in range(3):
-        assert chunk_key(file_id, index) in detail.content.decode()
+    assert "read_file" in listing and "miss" in listing and file_id[:8] in listing
+    for name in ("read_file", "cache_lookup", "db_lookup", "download_chunk_2"):
+        assert f'data-span="{name}"' in page
+    assert f"http://jaeger.example:16686/trace/{trace_id}" in page

@@ -84,3 +84,31 @@ def test_client_gone_mid_upload_keeps_nothing(service):
     assert access_line in service.log_text()
     assert {item.key for item in service.store.list()} == objects_before
     assert service.count_files() == files_before
+
+
+def test_every_worker_records_its_traces_for_the_admin(service):
+    datas = [payload(size, seed=2) for size in (C, 3 * C, 10 * C)]
+    file_ids = [put(service, data)["file_id"] for data in datas]
+
+    def read(file_id: str) -> str:
+        status, headers, _ = service.request("GET", f"/read/{file_id}")
+        assert status == 200
+        return headers["traceresponse"].split("-")[1]
+
+    with ThreadPoolExecutor(8) as pool:
+        trace_ids = set(pool.map(read, file_ids * 4))
+    wanted = ", ".join(f"'{trace_id}'" for trace_id in trace_ids)
+    query = f"SELECT name, span_count FROM files_recordedtrace WHERE trace_id IN ({wanted})"
+    # A trace's spans can reach the database in several batches (the root span ends last).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        rows = service.sql(query)
+        if len(rows) == len(trace_ids) and {name for name, _ in rows} == {"GET /read/{file_id}"}:
+            break
+        time.sleep(0.2)
+
+    assert len(rows) == len(trace_ids) == 12
+    assert {name for name, _ in rows} == {"GET /read/{file_id}"}
+    # root, read_file, cache_lookup, fetch_chunk_metadata, fetch_chunks_parallel,
+    # reassemble_chunks and a download per chunk, at the least
+    assert all(span_count >= 7 for _, span_count in rows)

@@ -1,0 +1,163 @@
+"""Checking and tidying the chunk store: `manage.py verify`, `manage.py cleanup` and the admin's
+"verify integrity" action all run these functions."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
+from opentelemetry import trace
+
+from files.cache import FileMeta, load_file
+from files.models import File
+from files.pipeline import ChunkCorrupt, Piece, io_executor, plan_pieces, verify_piece
+from files.storage import CHUNK_PREFIX, ChunkNotFound, ChunkStore, StoredObject, get_store
+
+tracer = trace.get_tracer("labdropbox.files")
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def human_size(size: int) -> str:
+    return filesizeformat(size).replace("\xa0", " ")
+
+
+def bounded_map(
+    function: Callable[[Item], Result], items: Iterable[Item], window: int
+) -> Iterator[Result]:
+    """function(item) on the I/O pool with at most `window` running; results in order."""
+    pending: list[Future] = []
+    for item in items:
+        pending.append(io_executor().submit(function, item))
+        if len(pending) >= window:
+            yield pending.pop(0).result()
+    for future in pending:
+        yield future.result()
+
+
+# --- verify ------------------------------------------------------------------------------------
+
+
+def check_piece(store: ChunkStore, piece: Piece) -> str | None:
+    """What is wrong with one chunk object, or None."""
+    try:
+        verify_piece(piece, store.get(piece.key))
+    except ChunkNotFound:
+        return f"chunk {piece.index} is missing ({piece.key})"
+    except ChunkCorrupt as exc:
+        return f"chunk {piece.index} is corrupt: {exc}"
+    return None
+
+
+def verify_file(meta: FileMeta, store: ChunkStore | None = None) -> list[str]:
+    """Re-read every chunk of a file and check its size and SHA-256; the problems found."""
+    store = store or get_store()
+    with tracer.start_as_current_span("verify_file", attributes=meta.span_attributes):
+        problems = []
+        if [chunk.index for chunk in meta.chunks] != list(range(len(meta.chunks))):
+            problems.append("chunk rows are not numbered 0..n-1")
+        if sum(chunk.size for chunk in meta.chunks) != meta.size:
+            problems.append("chunk sizes do not add up to the file size")
+        pieces = plan_pieces(meta)
+        checks = bounded_map(lambda p: check_piece(store, p), pieces, settings.READ_CONCURRENCY)
+        problems.extend(problem for problem in checks if problem)
+        return problems
+
+
+def verify_files(file_ids: Iterable[uuid.UUID]) -> Iterator[tuple[FileMeta, list[str]]]:
+    store = get_store()
+    for file_id in file_ids:
+        meta = load_file(file_id)
+        yield meta, verify_file(meta, store)
+
+
+# --- cleanup -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Orphan:
+    """The chunk objects under chunks/{id}/ of an upload that was never committed."""
+
+    file_id: str
+    objects: list[StoredObject] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        return sum(item.size for item in self.objects)
+
+    @property
+    def newest(self) -> datetime:
+        return max(item.modified for item in self.objects)
+
+
+@dataclass
+class Scan:
+    orphans: list[Orphan] = field(default_factory=list)
+    young: int = 0  # uploads with no metadata yet but recent objects: maybe still in flight
+    committed: int = 0
+
+
+def prefix_id(key: str) -> str:
+    """chunks/{id}/{index} -> id"""
+    return key[len(CHUNK_PREFIX) :].split("/", 1)[0]
+
+
+def committed_ids(candidates: list[str]) -> set[str]:
+    valid = []
+    for candidate in candidates:
+        try:
+            valid.append(uuid.UUID(candidate))
+        except ValueError:
+            continue  # not an id: no file can own it
+    return {
+        str(file_id) for file_id in File.objects.filter(id__in=valid).values_list("id", flat=True)
+    }
+
+
+def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = None) -> Scan:
+    """Find chunk objects that belong to no committed file and have been idle for `grace`.
+
+    An upload writes its chunks before its metadata, so objects without metadata may belong to
+    an upload still in flight: an id whose newest object is younger than `grace` is left alone,
+    however old its first chunks are (a long upload keeps writing new ones).
+    """
+    now = now or datetime.now(UTC)
+    scan = Scan()
+    # Stores list keys in order, so each id's objects arrive together.
+    groups = (
+        Orphan(file_id, list(objects))
+        for file_id, objects in itertools.groupby(
+            store.list(CHUNK_PREFIX), lambda o: prefix_id(o.key)
+        )
+    )
+    for batch in _batched(groups, 500):
+        committed = committed_ids([group.file_id for group in batch])
+        for group in batch:
+            if group.file_id in committed:
+                scan.committed += 1
+            elif now - group.newest < grace:
+                scan.young += 1
+            else:
+                scan.orphans.append(group)
+    return scan
+
+
+def delete_orphan(store: ChunkStore, orphan: Orphan) -> list[str]:
+    """Delete an orphan's objects unless its upload got committed since; the keys that failed."""
+    if committed_ids([orphan.file_id]):
+        return []
+    return store.delete_many(item.key for item in orphan.objects)
+
+
+def _batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch

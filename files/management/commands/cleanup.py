@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandError
+
+from files.maintenance import delete_orphan, human_size, scan_orphans
+from files.storage import StorageUnavailable, get_store
+
+
+class Command(BaseCommand):
+    help = (
+        "Delete chunk objects that belong to no committed file and have been idle longer than "
+        "the grace period: what crashes, killed workers and deletes that could not reach "
+        "storage leave behind. Uploads still in flight are never touched."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--grace-minutes",
+            type=float,
+            default=60.0,
+            help="leave uploads alone whose newest chunk is younger than this (default 60)",
+        )
+        parser.add_argument("--dry-run", action="store_true", help="report, delete nothing")
+
+    def handle(self, *args, grace_minutes: float, dry_run: bool, **options) -> None:
+        if grace_minutes < 0:
+            raise CommandError("--grace-minutes cannot be negative")
+        store = get_store()
+        self.stdout.write(f"scanning {store.description} ...")
+        try:
+            scan = scan_orphans(store, timedelta(minutes=grace_minutes))
+            for orphan in scan.orphans:
+                self.stdout.write(
+                    f"orphan {orphan.file_id}: {len(orphan.objects)} objects, "
+                    f"{human_size(orphan.size)}, newest {orphan.newest:%Y-%m-%d %H:%M:%S} UTC"
+                )
+            objects = sum(len(orphan.objects) for orphan in scan.orphans)
+            self.stdout.write(
+                f"found {len(scan.orphans)} orphaned uploads ({objects} objects, "
+                f"{human_size(sum(o.size for o in scan.orphans))}); left alone: {scan.committed} "
+                f"committed files, {scan.young} uploads younger than {grace_minutes:g} minutes"
+            )
+            if dry_run:
+                self.stdout.write("dry run: nothing deleted")
+                return
+            failed = [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
+        except StorageUnavailable as exc:
+            raise CommandError(f"object storage is unavailable: {exc}") from exc
+        if failed:
+            raise CommandError(f"deleted {objects - len(failed)} objects; {len(failed)} failed")
+        self.stdout.write(self.style.SUCCESS(f"deleted {objects} objects"))

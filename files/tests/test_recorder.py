@@ -1,0 +1,128 @@
+"""The built-in trace recorder: real spans from real requests, stored and pruned."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from files.models import RecordedSpan, RecordedTrace
+from files.recorder import DatabaseSpanExporter, record_spans, recorder_processor
+from files.tests.conftest import TEST_CHUNK_SIZE
+from files.tests.helpers import payload
+from files.tests.test_tracing import Trace
+from files.tests.wsgi import call_wsgi
+
+pytestmark = pytest.mark.django_db
+
+C = TEST_CHUNK_SIZE
+
+
+def traced(spans, method: str, url: str, body: bytes = b""):
+    """A request through the WSGI application, and the finished spans of its trace."""
+    response = call_wsgi(method, url, body=body)
+    return response, Trace.of(spans, response).spans
+
+
+def test_a_read_is_recorded_with_its_summary_and_every_span(spans):
+    _, write_spans = traced(spans, "PUT", "/write?name=r.bin", payload(4 * C))
+    file_id = next(s.attributes["file.id"] for s in write_spans if s.name == "write_file")
+    response, read_spans = traced(spans, "GET", f"/read/{file_id}")
+
+    record_spans(read_spans, keep=10)
+
+    trace = RecordedTrace.objects.get()
+    root = next(s for s in read_spans if s.parent is None)
+    assert trace.trace_id == format(root.context.trace_id, "032x")
+    assert trace.name == "GET /read/{file_id}"
+    assert str(trace.file_id) == file_id
+    assert trace.cache_hit is False
+    assert trace.error is False
+    assert trace.span_count == len(read_spans) == RecordedSpan.objects.count()
+    assert trace.duration_ms == pytest.approx((root.end_time - root.start_time) / 1e6)
+    stored = RecordedSpan.objects.get(name="download_chunk_3")
+    assert stored.attributes["chunk.index"] == 3
+    assert RecordedSpan.objects.get(span_id=stored.parent_id).name == "fetch_chunks_parallel"
+    assert response.status == 200
+
+
+def test_spans_arriving_in_several_batches_make_one_trace(spans):
+    _, write_spans = traced(spans, "PUT", "/write?name=b.bin", payload(2 * C))
+    root = next(s for s in write_spans if s.parent is None)
+    children = [s for s in write_spans if s is not root]
+
+    record_spans(children, keep=10)
+    record_spans([root], keep=10)
+
+    trace = RecordedTrace.objects.get()
+    assert trace.name == "PUT /write"
+    assert trace.span_count == len(write_spans)
+
+
+def test_requests_without_file_operations_are_not_recorded(spans):
+    _, health_spans = traced(spans, "GET", "/health")
+
+    record_spans(health_spans, keep=10)
+
+    assert not RecordedTrace.objects.exists()
+    assert health_spans  # there was a trace to ignore
+
+
+def test_an_error_is_marked_on_the_trace_and_its_spans(spans):
+    _, missing_spans = traced(spans, "GET", "/read/00000000-0000-0000-0000-000000000000")
+
+    record_spans(missing_spans, keep=10)
+
+    assert RecordedTrace.objects.get().error is True
+    assert RecordedSpan.objects.get(name="read_file").error is True
+
+
+def test_only_the_newest_traces_are_kept(spans):
+    batches = []
+    for index in range(7):
+        _, batch = traced(spans, "PUT", f"/write?name={index}", b"x")
+        batches.append(batch)
+        time.sleep(0.002)
+
+    for batch in batches:
+        record_spans(batch, keep=5)
+
+    kept = set(RecordedTrace.objects.values_list("trace_id", flat=True))
+    newest = {format(batch[0].context.trace_id, "032x") for batch in batches[2:]}
+    assert kept == newest
+    assert set(RecordedSpan.objects.values_list("trace_id", flat=True)) == newest
+
+
+def test_recording_happens_off_the_request_thread(monkeypatch):
+    """While the recorder's database write is stuck, finishing spans is still instant."""
+    release = threading.Event()
+    writer_threads: list[threading.Thread] = []
+
+    def stuck_export(self, batch):
+        writer_threads.append(threading.current_thread())
+        release.wait(10)
+        return SpanExportResult.SUCCESS
+
+    monkeypatch.setattr(DatabaseSpanExporter, "export", stuck_export)
+    processor = recorder_processor(keep=10)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("labdropbox.files")
+
+    started = time.monotonic()
+    for _ in range(300):
+        with tracer.start_as_current_span("read_file"):
+            pass
+    elapsed = time.monotonic() - started
+    deadline = time.monotonic() + 5
+    while not writer_threads and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    provider.shutdown()
+
+    assert writer_threads, "the recorder never exported"
+    assert threading.current_thread() not in writer_threads
+    assert elapsed < 1.0  # 300 spans ended while the writer was stuck
