@@ -22,7 +22,7 @@ EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPO
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-services lint format screenshot check-mysql-headers chromium clean
+.PHONY: help run test test-services lint format screenshot check-mysql-headers test-tools clean
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
@@ -47,10 +47,14 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 	$(BIN)/python -m pip install -q -r requirements/mysql.txt
 	touch $@
 
-# The admin's browser test drives Debian's Chromium (playwright uses it; it downloads none).
-chromium:
-	@command -v chromium >/dev/null || { \
-		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
+# Programs the tests drive: Debian's Chromium for the admin's browser test (Playwright uses it
+# and downloads no browser of its own), and curl and aria2c as real HTTP clients.
+TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2
+test-tools:
+	@missing=$$(for tool in $(TEST_TOOLS); do \
+		command -v $${tool%%:*} >/dev/null || echo $${tool##*:}; done); \
+	if [ -n "$$missing" ]; then \
+		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi
 
 check-mysql-headers:
 	@pkg-config --exists libmariadb || pkg-config --exists mysqlclient || { \
@@ -62,14 +66,14 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py
 
-test: $(VENV)/.dev chromium
+test: $(VENV)/.dev test-tools
 	$(EMBEDDED_ENV) $(BIN)/pytest
 
-test-services: $(VENV)/.dev $(VENV)/.mysql chromium
+test-services: $(VENV)/.dev $(VENV)/.mysql test-tools
 	$(SERVICES_ENV) $(BIN)/pytest --store=s3
 
 # Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
-screenshot: $(VENV)/.dev chromium
+screenshot: $(VENV)/.dev test-tools
 	WATERFALL_SCREENSHOT=$(CURDIR)/docs/waterfall.png $(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
 
 lint: $(VENV)/.dev

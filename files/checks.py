@@ -6,7 +6,7 @@ import importlib.util
 import re
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 # S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending
 # with a letter or digit.
@@ -41,5 +41,19 @@ def check_database_driver(app_configs, **kwargs) -> list[Error]:
             hint="Install the MySQL path: pip install -r requirements/mysql.txt "
             "(needs the MariaDB client headers: apt-get install libmariadb-dev pkg-config).",
             id="files.E002",
+        )
+    ]
+
+
+@register()
+def check_api_token(app_configs, **kwargs) -> list[Warning]:
+    if settings.API_TOKEN or settings.DEBUG:
+        return []
+    return [
+        Warning(
+            "API_TOKEN is not set: anyone who can reach the service can read, write and delete "
+            "files.",
+            hint="Set API_TOKEN to a long random string, unless the network is private.",
+            id="files.W001",
         )
     ]

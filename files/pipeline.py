@@ -31,7 +31,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 from files import cache
 from files.cache import FileMeta
 from files.models import Chunk, File
-from files.storage import ChunkNotFound, ChunkStore, chunk_key, get_store
+from files.storage import ChunkStore, chunk_key, get_store
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("labdropbox.files")
@@ -284,11 +284,27 @@ class Piece:
         return self.start == 0 and self.stop == self.size
 
 
-def plan_pieces(meta: FileMeta) -> list[Piece]:
-    return [
-        Piece(chunk.index, chunk.key, chunk.size, chunk.sha256, 0, chunk.size)
-        for chunk in meta.chunks
-    ]
+def plan_pieces(meta: FileMeta, byte_range: tuple[int, int] | None = None) -> list[Piece]:
+    """The pieces to fetch for the file's bytes [start, stop) (None: all of it): only the chunks
+    the range covers, and only the covered part of its first and last chunk."""
+    start, stop = byte_range or (0, meta.size)
+    pieces = []
+    offset = 0
+    for chunk in meta.chunks:
+        chunk_start, offset = offset, offset + chunk.size
+        if offset <= start or chunk_start >= stop:
+            continue
+        pieces.append(
+            Piece(
+                chunk.index,
+                chunk.key,
+                chunk.size,
+                chunk.sha256,
+                start=max(start - chunk_start, 0),
+                stop=min(stop, offset) - chunk_start,
+            )
+        )
+    return pieces
 
 
 def verify_piece(piece: Piece, data: bytes) -> None:
@@ -404,6 +420,8 @@ class ChunkStream:
 
     def _fetch(self, piece: Piece) -> bytes:
         attributes = {"chunk.index": piece.index, "chunk.size": piece.size, "chunk.key": piece.key}
+        if not piece.whole:  # a ranged read's partial first or last chunk
+            attributes["chunk.range"] = f"bytes={piece.start}-{piece.stop - 1}"
         with tracer.start_as_current_span(
             f"download_chunk_{piece.index}", context=self._fetch_context, attributes=attributes
         ):
@@ -452,43 +470,49 @@ def delete_file(raw_id: str) -> File:
     return file
 
 
-@dataclass
-class Download:
-    meta: FileMeta
-    stream: ChunkStream
+class Reading:
+    """One read of a file: the `read_file` span and the file's metadata, then maybe its bytes.
 
-
-def open_download(raw_id: str, gauge: ChunkGauge | None = None) -> Download:
-    """Look the file up and start fetching it; raises before any byte is promised.
-
-    FileNotFound, ChunkNotFound, ChunkCorrupt and StorageUnavailable can all still become an
-    error response; later failures cut the stream instead.
+    Looking the file up happens at once, so FileNotFound is raised before anything is promised.
+    As a context manager it ends the span on exit, unless stream() handed it to a ChunkStream,
+    which ends it when the body has been sent.
     """
-    span = tracer.start_span("read_file")
-    try:
-        with trace.use_span(span, end_on_exit=False):
-            meta = cache.lookup_file(raw_id)
-            span.set_attributes(meta.span_attributes)
-            with tracer.start_as_current_span("fetch_chunk_metadata") as plan_span:
-                pieces = plan_pieces(meta)
-                plan_span.set_attribute("chunk.count", len(pieces))
-            stream = ChunkStream(get_store(), pieces, settings.READ_CONCURRENCY, span, gauge)
-    except BaseException:
-        span.end()
-        raise
-    stream.start()  # on failure it ends the span itself
-    return Download(meta, stream)
 
+    def __init__(self, raw_id: str) -> None:
+        self.span = tracer.start_span("read_file")
+        self._handed_over = False
+        try:
+            with trace.use_span(self.span, end_on_exit=False):
+                self.meta = cache.lookup_file(raw_id)
+        except BaseException:
+            self.span.end()
+            raise
+        self.span.set_attributes(self.meta.span_attributes)
 
-__all__ = [
-    "BodyTooLarge",
-    "ChunkCorrupt",
-    "ChunkGauge",
-    "ChunkNotFound",
-    "Download",
-    "IncompleteBody",
-    "InvalidName",
-    "open_download",
-    "validate_name",
-    "write_file",
-]
+    def stream(
+        self, byte_range: tuple[int, int] | None = None, gauge: ChunkGauge | None = None
+    ) -> ChunkStream:
+        """Start fetching (the range of) the file. ChunkNotFound, ChunkCorrupt and
+        StorageUnavailable about the first piece are raised here; later ones cut the stream."""
+        with (
+            trace.use_span(self.span, end_on_exit=False),
+            tracer.start_as_current_span("fetch_chunk_metadata") as plan_span,
+        ):
+            pieces = plan_pieces(self.meta, byte_range)
+            plan_span.set_attribute("chunk.count", len(pieces))
+            if byte_range:
+                self.span.set_attribute("read.range", "{}-{}".format(*byte_range))
+        stream = ChunkStream(get_store(), pieces, settings.READ_CONCURRENCY, self.span, gauge)
+        self._handed_over = True
+        stream.start()  # on failure it ends the span itself
+        return stream
+
+    def __enter__(self) -> Reading:
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if self._handed_over:
+            return
+        if exc is not None:
+            _mark_failed(self.span, exc)
+        self.span.end()

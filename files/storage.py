@@ -10,6 +10,7 @@ import contextlib
 import functools
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -263,26 +264,61 @@ def s3_endpoint_url(endpoint: str, secure: bool) -> str:
 
 
 def s3_client(endpoint: str):
+    """A boto3 S3 client for `endpoint` with the settings' credentials, timeouts and pool."""
+    return _cached_client(
+        s3_endpoint_url(endpoint, settings.MINIO_SECURE),
+        settings.MINIO_ACCESS_KEY,
+        settings.MINIO_SECRET_KEY,
+        settings.MINIO_REGION,
+        settings.S3_CONNECT_TIMEOUT,
+        settings.S3_READ_TIMEOUT,
+        settings.S3_MAX_ATTEMPTS,
+        settings.CHUNK_IO_THREADS,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_client(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    connect_timeout: float,
+    read_timeout: float,
+    attempts: int,
+    pool_size: int,
+):
+    # Building a client costs tens of milliseconds (botocore loads the S3 model): one per
+    # configuration, shared by every thread of the process (boto3 clients are thread-safe).
     config = Config(
         # boto3 >= 1.36 adds CRC checksums by default; older MinIO and other S3-compatible
         # stores reject them. We check every chunk's SHA-256 ourselves.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
-        connect_timeout=settings.S3_CONNECT_TIMEOUT,
-        read_timeout=settings.S3_READ_TIMEOUT,
-        retries={"mode": "standard", "total_max_attempts": settings.S3_MAX_ATTEMPTS},
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": attempts},
         # Every chunk I/O thread of the process may hold a connection at once.
-        max_pool_connections=settings.CHUNK_IO_THREADS,
+        max_pool_connections=pool_size,
         s3={"addressing_style": "path"},
     )
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=s3_endpoint_url(endpoint, settings.MINIO_SECURE),
-        aws_access_key_id=settings.MINIO_ACCESS_KEY,
-        aws_secret_access_key=settings.MINIO_SECRET_KEY,
-        region_name=settings.MINIO_REGION,
-        config=config,
-    )
+    with _session_lock:  # a boto3 Session may not create clients from two threads at once
+        return _boto_session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            config=config,
+        )
+
+
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _boto_session() -> boto3.session.Session:
+    return boto3.session.Session()
 
 
 @functools.cache
@@ -298,8 +334,13 @@ def get_store() -> ChunkStore:
     return FilesystemStore(settings.CHUNK_DIR)
 
 
-# A forked worker must not reuse the parent's client and its pooled connections.
-os.register_at_fork(after_in_child=get_store.cache_clear)
+def _forget_clients() -> None:
+    # A forked worker must not reuse the parent's clients and their pooled connections.
+    for cached in (get_store, _cached_client, _boto_session):
+        cached.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_clients)
 
 STORE_SETTINGS = {
     "MINIO_ENDPOINT",

@@ -5,5 +5,9 @@ from files import views
 urlpatterns = [
     path("write", views.write, name="write"),
     path("read/<str:file_id>", views.read, name="read"),
-    path("health", views.health, name="health"),
+    path("files", views.files_list, name="files"),
+    path("files/<str:file_id>", views.file_detail, name="file"),
+    path("health", views.health_live, name="health"),
+    path("health/ready", views.health_ready, name="ready"),
+    path("openapi.json", views.openapi, name="openapi"),
 ]

@@ -45,6 +45,8 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+# When set, every API endpoint but /health* needs `Authorization: Bearer <API_TOKEN>`.
+API_TOKEN = env_str("API_TOKEN")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [

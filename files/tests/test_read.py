@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from files.pipeline import ChunkCorrupt, ChunkGauge, open_download
+from files.pipeline import ChunkCorrupt, ChunkGauge, Reading
 from files.storage import chunk_key
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import download, payload, upload
@@ -129,12 +129,13 @@ def test_read_never_holds_more_than_read_concurrency_chunks(client, settings):
     file_id = upload(client, data)["file_id"]
     gauge = ChunkGauge()
 
-    download_ = open_download(file_id, gauge=gauge)
+    with Reading(file_id) as reading:
+        stream = reading.stream(gauge=gauge)
     received = []
-    for piece in download_.stream:
+    for piece in stream:
         received.append(piece)
         time.sleep(0.002)  # a slow client: the window fills up while it reads
-    download_.stream.close()
+    stream.close()
 
     assert b"".join(received) == data
     assert gauge.peak == 4

@@ -13,8 +13,7 @@ from files.models import RecordedSpan, RecordedTrace
 from files.recorder import DatabaseSpanExporter, record_spans, recorder_processor
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import payload
-from files.tests.test_tracing import Trace
-from files.tests.wsgi import call_wsgi
+from files.tests.wsgi import Trace, call_wsgi
 
 pytestmark = pytest.mark.django_db
 

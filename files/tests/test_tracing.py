@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 
 import pytest
@@ -12,58 +11,11 @@ from opentelemetry.trace import SpanKind, StatusCode
 from files.storage import chunk_key
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import payload
-from files.tests.wsgi import call_wsgi
+from files.tests.wsgi import TRACERESPONSE, Trace, call_wsgi, put, put_traced
 
 pytestmark = pytest.mark.django_db
 
 C = TEST_CHUNK_SIZE
-TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
-
-
-class Trace:
-    """The finished spans of one request, with parent/child navigation."""
-
-    @classmethod
-    def of(cls, exporter, response) -> Trace:
-        """The spans of the trace named in the response's traceresponse header (a fetch that an
-        earlier, failed read abandoned may still be finishing its span in the background)."""
-        trace_id = int(TRACERESPONSE.match(response.headers["traceresponse"]).group(1), 16)
-        return cls(s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id)
-
-    def __init__(self, spans) -> None:
-        self.spans = list(spans)
-        ids = {span.context.span_id for span in self.spans}
-        self.roots = [s for s in self.spans if s.parent is None or s.parent.span_id not in ids]
-
-    def one(self, name: str):
-        found = [span for span in self.spans if span.name == name]
-        assert len(found) == 1, f"{len(found)} spans named {name}"
-        return found[0]
-
-    def named(self, prefix: str) -> list:
-        return sorted(
-            (span for span in self.spans if span.name.startswith(prefix)), key=lambda s: s.name
-        )
-
-    def children(self, parent) -> list:
-        return [
-            span
-            for span in self.spans
-            if span.parent is not None and span.parent.span_id == parent.context.span_id
-        ]
-
-    def child_names(self, parent) -> set[str]:
-        return {span.name for span in self.children(parent)}
-
-
-def put(data: bytes, name: str = "traced.bin") -> str:
-    return put_traced(data, name)[0]["file_id"]
-
-
-def put_traced(data: bytes, name: str = "traced.bin"):
-    response = call_wsgi("PUT", f"/write?name={name}", body=data)
-    assert response.status == 201, response.body
-    return json.loads(response.body), response
 
 
 def read_trace(spans, file_id: str) -> tuple[Trace, object]:

@@ -10,7 +10,7 @@ import pytest
 from files.tests.conftest import SERVICE_CHUNK_SIZE
 from files.tests.helpers import payload
 from files.tests.servers import BlackHole, GunicornServer, OtlpReceiver
-from files.tests.test_tracing import TRACERESPONSE
+from files.tests.wsgi import TRACERESPONSE
 
 C = SERVICE_CHUNK_SIZE
 

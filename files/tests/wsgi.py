@@ -1,14 +1,19 @@
-"""Calling the real WSGI application (tracing middleware included) in the test process."""
+"""Calling the real WSGI application (tracing middleware included) in the test process, and
+reading the trace a request produced."""
 
 from __future__ import annotations
 
 import io
+import json
+import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
 from wsgiref.util import setup_testing_defaults
 
 from django.core import signals
 from django.db import close_old_connections
+
+TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
 
 @dataclass
@@ -63,3 +68,49 @@ def call_wsgi(
         signals.request_started.connect(close_old_connections)
         signals.request_finished.connect(close_old_connections)
     return WsgiResponse(started["status"], started["headers"], b"".join(pieces), error)
+
+
+def put(data: bytes, name: str = "traced.bin") -> str:
+    return put_traced(data, name)[0]["file_id"]
+
+
+def put_traced(data: bytes, name: str = "traced.bin"):
+    response = call_wsgi("PUT", f"/write?name={name}", body=data)
+    assert response.status == 201, response.body
+    return json.loads(response.body), response
+
+
+class Trace:
+    """The finished spans of one request, with parent/child navigation."""
+
+    @classmethod
+    def of(cls, exporter, response) -> Trace:
+        """The spans of the trace named in the response's traceresponse header (a fetch that an
+        earlier, failed read abandoned may still be finishing its span in the background)."""
+        trace_id = int(TRACERESPONSE.match(response.headers["traceresponse"]).group(1), 16)
+        return cls(s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id)
+
+    def __init__(self, spans) -> None:
+        self.spans = list(spans)
+        ids = {span.context.span_id for span in self.spans}
+        self.roots = [s for s in self.spans if s.parent is None or s.parent.span_id not in ids]
+
+    def one(self, name: str):
+        found = [span for span in self.spans if span.name == name]
+        assert len(found) == 1, f"{len(found)} spans named {name}"
+        return found[0]
+
+    def named(self, prefix: str) -> list:
+        return sorted(
+            (span for span in self.spans if span.name.startswith(prefix)), key=lambda s: s.name
+        )
+
+    def children(self, parent) -> list:
+        return [
+            span
+            for span in self.spans
+            if span.parent is not None and span.parent.span_id == parent.context.span_id
+        ]
+
+    def child_names(self, parent) -> set[str]:
+        return {span.name for span in self.children(parent)}

@@ -1,0 +1,81 @@
+"""API_TOKEN: a bearer token on every API endpoint but /health*."""
+
+from __future__ import annotations
+
+import pytest
+
+from files.checks import check_api_token
+from files.tests.helpers import payload
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "s3cret-token-for-tests"
+PROTECTED = [
+    ("put", "/write?name=a"),
+    ("get", "/read/0b5d3c26-0000-0000-0000-000000000000"),
+    ("head", "/read/0b5d3c26-0000-0000-0000-000000000000"),
+    ("get", "/files"),
+    ("get", "/files/0b5d3c26-0000-0000-0000-000000000000"),
+    ("delete", "/files/0b5d3c26-0000-0000-0000-000000000000"),
+    ("get", "/openapi.json"),
+]
+
+
+@pytest.fixture
+def token(settings):
+    settings.API_TOKEN = TOKEN
+    return TOKEN
+
+
+@pytest.mark.parametrize(("method", "url"), PROTECTED)
+@pytest.mark.parametrize(
+    "authorization", [None, "Bearer wrong", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer "]
+)
+def test_missing_or_wrong_token_is_401(client, token, method, url, authorization):
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+
+    response = getattr(client, method)(url, **headers)
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+    if method != "head":
+        assert response.json()["error"] == "unauthorized"
+
+
+def test_right_token_is_let_through(client, token):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
+
+    created = client.put(
+        "/write?name=a", data=payload(10), content_type="x/y", CONTENT_LENGTH="10", **auth
+    )
+    file_id = created.json()["file_id"]
+
+    assert created.status_code == 201
+    assert client.get(f"/read/{file_id}", **auth).status_code == 200
+    assert client.get("/files", **auth).json()["files"][0]["file_id"] == file_id
+    assert client.get("/openapi.json", **auth).status_code == 200
+    assert (
+        client.delete(f"/files/{file_id}", HTTP_AUTHORIZATION=f"bearer {TOKEN}").status_code == 204
+    )
+
+
+def test_health_endpoints_stay_open(client, token):
+    assert client.get("/health").status_code == 200
+    assert client.get("/health/ready").status_code == 200
+
+
+def test_no_token_set_means_an_open_api(client, settings):
+    settings.API_TOKEN = ""
+
+    assert client.get("/files").status_code == 200
+
+
+def test_open_api_without_debug_is_warned_about(settings):
+    settings.API_TOKEN, settings.DEBUG = "", False
+    assert [warning.id for warning in check_api_token(None)] == ["files.W001"]
+
+    settings.API_TOKEN = TOKEN
+    assert check_api_token(None) == []
+
+    settings.API_TOKEN, settings.DEBUG = "", True
+    assert check_api_token(None) == []

@@ -1,0 +1,146 @@
+"""Every error status of SPEC §4, each with its JSON `error` code: one row per status and code."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from files.storage import chunk_key
+from files.tests.conftest import TEST_CHUNK_SIZE
+from files.tests.helpers import payload, upload
+from files.tests.servers import GunicornServer
+
+pytestmark = pytest.mark.django_db
+
+C = TEST_CHUNK_SIZE
+UNKNOWN = "0b5d3c26-0000-0000-0000-000000000000"
+
+
+def put(client, url: str, data: bytes = b"data", **extra):
+    return client.put(url, data=data, content_type="application/octet-stream", **extra)
+
+
+def stored_file(client, store, damage: str | None = None) -> str:
+    file_id = upload(client, payload(2 * C))["file_id"]
+    if damage == "missing":
+        store.delete_many([chunk_key(file_id, 0)])
+    elif damage == "corrupt":
+        store.put(chunk_key(file_id, 0), payload(C, seed=9))
+    return file_id
+
+
+# (status, error code, request) — the request gets the test client, the settings and the store.
+CASES = {
+    "name missing": (400, "invalid_name", lambda c, s, st: put(c, "/write")),
+    "name with CR/LF": (400, "invalid_name", lambda c, s, st: put(c, "/write?name=a%0D%0Ab")),
+    "body shorter than Content-Length": (
+        400,
+        "incomplete_body",
+        lambda c, s, st: c.generic(
+            "PUT", "/write?name=a", CONTENT_LENGTH="100", **{"wsgi.input": io.BytesIO(b"x" * 40)}
+        ),
+    ),
+    "Content-Length not a number": (
+        400,
+        "invalid_length",
+        lambda c, s, st: put(c, "/write?name=a", CONTENT_LENGTH="12abc"),
+    ),
+    "limit out of range": (400, "invalid_parameter", lambda c, s, st: c.get("/files?limit=5000")),
+    "no token": (
+        401,
+        "unauthorized",
+        lambda c, s, st: setattr(s, "API_TOKEN", "t") or c.get("/files"),
+    ),
+    "unknown file": (404, "not_found", lambda c, s, st: c.get(f"/read/{UNKNOWN}")),
+    "malformed id": (404, "not_found", lambda c, s, st: c.get("/files/not-an-id")),
+    "unknown URL": (404, "not_found", lambda c, s, st: c.get("/nothing/here")),
+    "wrong method": (405, "method_not_allowed", lambda c, s, st: c.get("/write")),
+    "no length": (
+        411,
+        "length_required",
+        lambda c, s, st: put(c, "/write?name=a", CONTENT_LENGTH=""),
+    ),
+    "If-Match fails": (
+        412,
+        "precondition_failed",
+        lambda c, s, st: c.get(f"/read/{stored_file(c, st)}", HTTP_IF_MATCH='"x"'),
+    ),
+    "over MAX_UPLOAD_MB": (
+        413,
+        "too_large",
+        lambda c, s, st: setattr(s, "MAX_UPLOAD_BYTES", 3) or put(c, "/write?name=a"),
+    ),
+    "range past the end": (
+        416,
+        "range_not_satisfiable",
+        lambda c, s, st: c.get(f"/read/{stored_file(c, st)}", HTTP_RANGE="bytes=99999999-"),
+    ),
+    "chunk missing": (
+        502,
+        "chunk_missing",
+        lambda c, s, st: c.get(f"/read/{stored_file(c, st, damage='missing')}"),
+    ),
+    "chunk corrupt": (
+        502,
+        "chunk_corrupt",
+        lambda c, s, st: c.get(f"/read/{stored_file(c, st, damage='corrupt')}"),
+    ),
+    "storage down": (
+        503,
+        "storage_unavailable",
+        lambda c, s, st: (
+            setattr(s, "MINIO_ENDPOINT", "127.0.0.1:9")
+            or setattr(s, "S3_MAX_ATTEMPTS", 1)
+            or put(c, "/write?name=a")
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_error_status_and_code(client, settings, store, case):
+    status, code, make_request = CASES[case]
+
+    response = make_request(client, settings, store)
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert body["error"] == code
+    assert isinstance(body["detail"], str) and body["detail"]
+
+
+@pytest.fixture
+def service_without_database(tmp_path):
+    """The service under gunicorn whose SQLite database file has become unreadable."""
+    server = GunicornServer(
+        {
+            "DATA_DIR": str(tmp_path),
+            "STATIC_ROOT": str(tmp_path / "static"),
+            "MINIO_ENDPOINT": "",
+            "TIDB_HOST": "",
+            "REDIS_HOST": "",
+        },
+        tmp_path / "gunicorn.log",
+    )
+    database = Path(tmp_path) / "labdropbox.sqlite3"
+    database.unlink()
+    database.mkdir()  # a folder where the database file was: every connection now fails
+    yield server
+    server.stop()
+    shutil.rmtree(database)
+
+
+def test_database_down_is_503_and_keeps_no_chunks(service_without_database, tmp_path):
+    status, _, body = service_without_database.request("PUT", "/write?name=a", body=payload(3 * C))
+
+    assert status == 503
+    assert b'"error": "database_unavailable"' in body
+    chunks = tmp_path / "chunks"
+    assert not chunks.exists() or not any(path.is_file() for path in chunks.rglob("*"))
+    status, _, body = service_without_database.request("GET", f"/read/{uuid.uuid4()}")
+    assert (status, b"database_unavailable" in body) == (503, True)

@@ -1,0 +1,88 @@
+"""GET /openapi.json: a valid OpenAPI 3.1 document of every endpoint, true to the running views."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from openapi_spec_validator import validate
+
+from files import urls
+from files.tests.servers import PROJECT_DIR
+from files.views import OPENAPI_DOCUMENT
+from labdropbox.tracing import route_template
+
+DOCUMENT = json.loads(OPENAPI_DOCUMENT.read_text())
+HTTP_METHODS = {"get", "put", "post", "delete", "head", "patch", "options", "trace"}
+
+
+def documented_operations() -> dict[str, set[str]]:
+    return {
+        path: {method for method in item if method in HTTP_METHODS}
+        for path, item in DOCUMENT["paths"].items()
+    }
+
+
+def test_document_is_valid_openapi_3_1():
+    validate(DOCUMENT)
+    assert DOCUMENT["openapi"].startswith("3.1")
+
+
+def test_every_url_pattern_and_method_is_documented_and_nothing_else():
+    served = {
+        "/" + route_template(str(pattern.pattern)): {m.lower() for m in pattern.callback.methods}
+        for pattern in urls.urlpatterns
+    }
+
+    assert served == documented_operations()
+
+
+@pytest.mark.django_db
+def test_the_service_serves_the_document(client):
+    assert client.get("/openapi.json").json() == DOCUMENT
+
+
+def test_readme_api_reference_covers_every_operation():
+    readme = (PROJECT_DIR / "README.md").read_text()
+    reference = readme[readme.index("## API reference") :]
+
+    for path, methods in documented_operations().items():
+        for method in methods:
+            operation = re.escape(f"{method.upper()} {path}")
+            assert re.search(rf"`{operation}(\?[^`]*)?`", reference), f"{method.upper()} {path}"
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(service, tmp_path: Path):
+    """Property-based requests (bounded) against the gunicorn-run service."""
+    checks = [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_headers_conformance",
+        "response_schema_conformance",
+        "negative_data_rejection",
+        "unsupported_method",
+        "use_after_free",
+        "ensure_resource_availability",
+    ]
+    run = subprocess.run(
+        [
+            sys.executable, "-m", "schemathesis.cli", "run",
+            f"http://127.0.0.1:{service.port}/openapi.json",
+            "--checks", ",".join(checks),
+            "--max-examples", "25",
+            "--workers", "1",
+            "--seed", "20261126",
+        ],
+        cwd=tmp_path,  # its example database stays out of the checkout
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )  # fmt: skip
+
+    assert run.returncode == 0, run.stdout[-6000:]
+    assert "No issues found" in run.stdout
