@@ -22,12 +22,13 @@ EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPO
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-services lint format screenshot check-mysql-headers test-tools clean
+.PHONY: help run test test-services load lint format screenshot check-mysql-headers test-tools clean
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
+	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make screenshot     redraw docs/waterfall.png from a real read"
 
@@ -66,11 +67,17 @@ run: $(VENV)/.base
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/gunicorn -c deploy/gunicorn.conf.py
 
+# Everything that needs nothing but Python; the fault tests of MariaDB and Redis (marked
+# `stack`) run in test-services.
 test: $(VENV)/.dev test-tools
-	$(EMBEDDED_ENV) $(BIN)/pytest
+	$(EMBEDDED_ENV) $(BIN)/pytest -m "not stack"
 
 test-services: $(VENV)/.dev $(VENV)/.mysql test-tools
 	$(SERVICES_ENV) $(BIN)/pytest --store=s3
+
+# The full bounded load test: 16 clients, 1,200 steps on moto + gunicorn + MariaDB + Redis.
+load: $(VENV)/.dev $(VENV)/.mysql
+	$(SERVICES_ENV) $(BIN)/python -m bench.load --clients 16 --operations 1200
 
 # Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
 screenshot: $(VENV)/.dev test-tools

@@ -6,6 +6,7 @@ Redis configured through the environment). Tests marked `both_stores` run on bot
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from django.conf import settings as django_settings
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from bench.servers import GunicornServer, MotoServer, recreate_mysql_database
 from files.storage import FilesystemStore, S3Store, get_store, s3_client
-from files.tests.servers import GunicornServer, MotoServer
 from labdropbox.tracing import configure_tracing
 
 STORE_KINDS = ("filesystem", "s3")
@@ -35,6 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("both_stores"):
         metafunc.parametrize("store_kind", STORE_KINDS)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    # A test that needs MariaDB and Redis fails without them: it is never silently skipped.
+    stack_configured = os.environ.get("TIDB_HOST") and os.environ.get("REDIS_HOST")
+    if item.get_closest_marker("stack") and not stack_configured:
+        pytest.fail("needs MariaDB and Redis (TIDB_HOST, REDIS_HOST): run `make test-services`")
 
 
 @pytest.fixture
@@ -92,6 +100,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         "STATIC_ROOT": str(data_dir / "static"),
         "CHUNK_SIZE_BYTES": str(SERVICE_CHUNK_SIZE),
         "MINIO_BUCKET": "service",
+        "SECRET_KEY": "test-only",
         "MINIO_ENDPOINT": "",
         "UPLOAD_CONCURRENCY": "3",
         "READ_CONCURRENCY": "4",
@@ -99,7 +108,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.config.getoption("--store") == "s3":
         env["MINIO_ENDPOINT"] = request.getfixturevalue("s3_server").endpoint
     if django_settings.TIDB_HOST:
-        env["TIDB_DATABASE"] = recreate_mysql_database("labdropbox_service_test")
+        env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "labdropbox_service_test")
     server = GunicornServer(env, data_dir / "gunicorn.log")
     server.store = service_store(env, data_dir)
     yield server
@@ -112,19 +121,3 @@ def service_store(env: dict[str, str], data_dir: Path):
         endpoint = env["MINIO_ENDPOINT"]
         return S3Store(s3_client(endpoint), env["MINIO_BUCKET"], f"service bucket at {endpoint}")
     return FilesystemStore(data_dir / "chunks")
-
-
-def recreate_mysql_database(name: str) -> str:
-    import MySQLdb
-
-    db = django_settings.DATABASES["default"]
-    connection = MySQLdb.connect(
-        host=db["HOST"], port=int(db["PORT"]), user=db["USER"], password=db["PASSWORD"]
-    )
-    try:
-        cursor = connection.cursor()
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    finally:
-        connection.close()
-    return name

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 
+from bench.servers import PROJECT_DIR
 from files.storage import S3Store, get_store, s3_client
-from files.tests.servers import PROJECT_DIR
 
 
 @pytest.mark.both_stores

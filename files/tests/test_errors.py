@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.servers import GunicornServer
 from files.storage import chunk_key
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import payload, upload
-from files.tests.servers import GunicornServer
 
 pytestmark = pytest.mark.django_db
 

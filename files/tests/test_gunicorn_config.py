@@ -7,7 +7,7 @@ import runpy
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from files.tests.servers import PROJECT_DIR
+from bench.servers import PROJECT_DIR
 
 CONFIG = str(PROJECT_DIR / "deploy" / "gunicorn.conf.py")
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from openapi_spec_validator import validate
 
+from bench.servers import PROJECT_DIR
 from files import urls
-from files.tests.servers import PROJECT_DIR
 from files.views import OPENAPI_DOCUMENT
 from labdropbox.tracing import route_template
 

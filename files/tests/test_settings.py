@@ -12,7 +12,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from files.tests.servers import PROJECT_DIR
+from bench.servers import PROJECT_DIR
 from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list
 
 # No django.setup(): loading a MySQL backend would need mysqlclient, which `make test` lacks.

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from bench.servers import BlackHole, GunicornServer, OtlpReceiver
 from files.tests.conftest import SERVICE_CHUNK_SIZE
 from files.tests.helpers import payload
-from files.tests.servers import BlackHole, GunicornServer, OtlpReceiver
 from files.tests.wsgi import TRACERESPONSE
 
 C = SERVICE_CHUNK_SIZE

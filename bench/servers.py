@@ -1,4 +1,5 @@
-"""Real servers for the tests, on loopback ports: a moto S3 server and the gunicorn-run service."""
+"""Real servers on loopback ports, for the tests and the benchmark: a moto S3 server, the
+gunicorn-run service, an OTLP receiver and a black hole."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -19,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-PROJECT_DIR = Path(__file__).resolve().parents[2]
+PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
@@ -83,6 +86,7 @@ class GunicornServer:
         self.port = free_port()
         self.env = {**os.environ, **env, "SERVICE_HOST": "127.0.0.1"}
         self.env["SERVICE_PORT"] = str(self.port)
+        self.sql_env = self.env
         self.log_path = log_path
         # What `make run` and the Docker image do before serving.
         self.manage("migrate", "--noinput")
@@ -97,7 +101,7 @@ class GunicornServer:
         )
         wait_until_healthy(self.process, self.port, "/health")
 
-    def manage(self, *args: str) -> str:
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         done = subprocess.run(
             [sys.executable, "manage.py", *args, "-v0"],
             cwd=PROJECT_DIR,
@@ -105,9 +109,13 @@ class GunicornServer:
             capture_output=True,
             text=True,
         )
-        if done.returncode:
+        if check and done.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return done
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -124,19 +132,21 @@ class GunicornServer:
             connection.close()
 
     def sql(self, query: str) -> list[tuple]:
-        """Rows from the service's own database (SQLite file or MySQL database)."""
-        if self.env.get("TIDB_HOST"):
+        """Rows from the service's own database (SQLite file or MySQL database), reached with
+        `sql_env` (the service's own settings, unless a test routes around a proxy)."""
+        env = self.sql_env
+        if env.get("TIDB_HOST"):
             import MySQLdb
 
             connection = MySQLdb.connect(
-                host=self.env["TIDB_HOST"],
-                port=int(self.env.get("TIDB_PORT", "4000")),
-                user=self.env.get("TIDB_USER", "root"),
-                password=self.env.get("TIDB_PASSWORD", ""),
-                database=self.env["TIDB_DATABASE"],
+                host=env["TIDB_HOST"],
+                port=int(env.get("TIDB_PORT") or 4000),
+                user=env.get("TIDB_USER") or "root",
+                password=env.get("TIDB_PASSWORD", ""),
+                database=env["TIDB_DATABASE"],
             )
         else:
-            connection = sqlite3.connect(Path(self.env["DATA_DIR"]) / "labdropbox.sqlite3")
+            connection = sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3")
         try:
             cursor = connection.cursor()
             cursor.execute(query)
@@ -225,3 +235,56 @@ class BlackHole:
 
     def stop(self) -> None:
         self.socket.close()
+
+
+def recreate_mysql_database(env: dict[str, str], name: str) -> str:
+    """An empty database `name` on the MySQL-protocol server that `env` (TIDB_*) points at."""
+    import MySQLdb
+
+    connection = MySQLdb.connect(
+        host=env["TIDB_HOST"],
+        port=int(env.get("TIDB_PORT") or 4000),
+        user=env.get("TIDB_USER") or "root",
+        password=env.get("TIDB_PASSWORD", ""),
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+    return name
+
+
+@contextmanager
+def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[GunicornServer]:
+    """moto plus the service under gunicorn, on the database and cache the environment
+    configures (a fresh MySQL database when TIDB_HOST is set); yields the service."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
+    from files.storage import S3Store, s3_client
+
+    moto = MotoServer(folder / "moto.log")
+    env = {
+        "DATA_DIR": str(folder / "data"),
+        "STATIC_ROOT": str(folder / "static"),
+        "MINIO_ENDPOINT": moto.endpoint,
+        "MINIO_BUCKET": "labdropbox",
+        "CHUNK_SIZE_BYTES": str(chunk_size),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only",
+        **settings,
+    }
+    if os.environ.get("TIDB_HOST"):
+        env["TIDB_DATABASE"] = recreate_mysql_database(
+            {**os.environ, **env}, f"labdropbox_bench_{os.getpid()}"
+        )
+    try:
+        service = GunicornServer(env, folder / "gunicorn.log")
+    except BaseException:
+        moto.stop()
+        raise
+    service.store = S3Store(s3_client(moto.endpoint), "labdropbox", "the stack's bucket")
+    try:
+        yield service
+    finally:
+        service.stop()
+        moto.stop()

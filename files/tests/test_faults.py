@@ -1,0 +1,355 @@
+"""SPEC §8, row by row: break a real dependency under the gunicorn-run service and check that
+nothing is lost and nothing corrupt is served as good.
+
+The service reaches S3 (moto), and on the full stack MariaDB and Redis, through fault proxies
+(bench/faultproxy.py) that refuse, reset, stall or cut connections on command. Tests marked
+`stack` need MariaDB and Redis (`make test-services`); the S3 ones run on every stack.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from bench.faultproxy import FaultProxy
+from bench.servers import GunicornServer, recreate_mysql_database
+from files.storage import S3Store, chunk_key, s3_client
+from files.tests.helpers import payload
+
+C = 64 * 1024
+# Short timeouts keep every fault bounded: these are the waits the assertions rely on.
+TIMEOUTS = {
+    "S3_CONNECT_TIMEOUT": "1",
+    "S3_READ_TIMEOUT": "2",
+    "S3_MAX_ATTEMPTS": "2",
+    "DB_CONNECT_TIMEOUT": "2",
+    "DB_QUERY_TIMEOUT": "3",
+    "REDIS_TIMEOUT_SECONDS": "0.25",
+}
+BOUND = 15.0  # seconds: well above every timeout chain above, far below "hung"
+
+
+def full_stack() -> bool:
+    return bool(os.environ.get("TIDB_HOST") and os.environ.get("REDIS_HOST"))
+
+
+@pytest.fixture(scope="module")
+def proxies(s3_server):
+    made = {"s3": FaultProxy("127.0.0.1", s3_server.port)}
+    if full_stack():
+        made["db"] = FaultProxy(os.environ["TIDB_HOST"], int(os.environ.get("TIDB_PORT", 3306)))
+        made["redis"] = FaultProxy(
+            os.environ["REDIS_HOST"], int(os.environ.get("REDIS_PORT", 6379))
+        )
+    yield made
+    for proxy in made.values():
+        proxy.close()
+
+
+@pytest.fixture(scope="module")
+def service(proxies, s3_server, tmp_path_factory):
+    """Gunicorn whose every dependency goes through a fault proxy."""
+    folder = tmp_path_factory.mktemp("faults")
+    env = {
+        **TIMEOUTS,
+        "DATA_DIR": str(folder),
+        "STATIC_ROOT": str(folder / "static"),
+        "CHUNK_SIZE_BYTES": str(C),
+        "READ_CONCURRENCY": "4",
+        "UPLOAD_CONCURRENCY": "3",
+        "MINIO_ENDPOINT": proxies["s3"].endpoint,
+        "MINIO_BUCKET": "faults",
+        "SECRET_KEY": "test-only",
+        "TIDB_HOST": "",
+        "REDIS_HOST": "",
+    }
+    if full_stack():
+        database = recreate_mysql_database(os.environ, "labdropbox_faults_test")
+        env |= {
+            "TIDB_HOST": "127.0.0.1",
+            "TIDB_PORT": str(proxies["db"].port),
+            "TIDB_DATABASE": database,
+            "REDIS_HOST": "127.0.0.1",
+            "REDIS_PORT": str(proxies["redis"].port),
+            "WEB_CONCURRENCY": "3",
+        }
+    server = GunicornServer(env, folder / "gunicorn.log")
+    # Looks at the bucket directly, not through the proxy.
+    server.store = S3Store(s3_client(s3_server.endpoint), "faults", "the faults bucket")
+    server.sql_env = {**server.env, "TIDB_PORT": os.environ.get("TIDB_PORT", "3306")}
+    yield server
+    server.stop()
+
+
+@pytest.fixture(autouse=True)
+def healed(proxies):
+    yield
+    for proxy in proxies.values():
+        proxy.heal()
+
+
+def objects(service) -> set[str]:
+    return {item.key for item in service.store.list()}
+
+
+def upload(service, data: bytes) -> str:
+    status, _, body = service.request("PUT", "/write?name=f.bin", body=data)
+    assert status == 201, body
+    return json.loads(body)["file_id"]
+
+
+def timed(service, method: str, path: str, body: bytes | None = None):
+    started = time.monotonic()
+    status, headers, data = service.request(method, path, body=body)
+    return status, data, time.monotonic() - started
+
+
+def error_code(body: bytes) -> str:
+    return json.loads(body)["error"]
+
+
+def files_in_database(service) -> int:
+    return service.count_files()  # straight to the database, not through its proxy
+
+
+# --- object storage --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["refuse", "reset", "stall"])
+def test_storage_failing_during_an_upload_is_503_and_keeps_nothing(service, proxies, fault):
+    files_before, objects_before = files_in_database(service), objects(service)
+    getattr(proxies["s3"], fault)()
+
+    status, body, seconds = timed(service, "PUT", "/write?name=lost.bin", payload(5 * C))
+
+    assert (status, error_code(body)) == (503, "storage_unavailable")
+    assert seconds < BOUND
+    assert files_in_database(service) == files_before
+    proxies["s3"].heal()
+    service.manage("cleanup", "--grace-minutes", "0")
+    assert objects(service) == objects_before
+
+
+@pytest.mark.parametrize("fault", ["refuse", "reset", "stall"])
+def test_storage_failing_before_a_read_starts_is_an_error_status(service, proxies, fault):
+    file_id = upload(service, payload(3 * C))
+    getattr(proxies["s3"], fault)()
+
+    status, body, seconds = timed(service, "GET", f"/read/{file_id}")
+
+    assert status in (502, 503)
+    assert error_code(body) in ("storage_unavailable", "chunk_missing")
+    assert seconds < BOUND
+
+
+@pytest.mark.parametrize("fault", ["reset", "stall", "cut"])
+def test_storage_failing_mid_read_cuts_the_connection_short(service, proxies, fault):
+    data = payload(120 * C, seed=4)
+    file_id = upload(service, data)
+    connection = service.connection(timeout=BOUND)
+    connection.connect()
+    # A small receive buffer, so the server cannot have fetched and sent the whole file before
+    # the fault: it is held back by the client, as a slow download over a real network is.
+    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    connection.request("GET", f"/read/{file_id}")
+    response = connection.getresponse()
+    assert response.status == 200
+    received = response.read(C)  # the body has started: the status can no longer change
+    if fault == "cut":
+        proxies["s3"].cut_responses_after(1000)  # every S3 response ends early
+    else:
+        getattr(proxies["s3"], fault)()
+
+    # (read(n) answers b"" at a premature end rather than raising IncompleteRead)
+    while piece := response.read(C):
+        received += piece
+    connection.close()
+
+    assert int(response.getheader("Content-Length")) == len(data)
+    assert len(received) < len(data)  # never a full-length body
+    assert data.startswith(received)  # and what came is the file's own beginning
+    proxies["s3"].heal()
+    assert service.request("GET", f"/read/{file_id}")[2] == data
+
+
+def test_deleted_or_overwritten_chunks_are_never_served_and_verify_reports_them(service):
+    first = upload(service, payload(5 * C, seed=1))
+    later = upload(service, payload(5 * C, seed=2))
+    service.store.delete_many([chunk_key(first, 0)])
+    service.store.put(chunk_key(later, 3), payload(C, seed=99))
+
+    status, _, body = service.request("GET", f"/read/{first}")
+    assert (status, error_code(body)) == (502, "chunk_missing")
+    connection = service.connection()
+    connection.request("GET", f"/read/{later}")
+    response = connection.getresponse()
+    assert response.status == 200
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        response.read()
+    assert len(cut.value.partial) == 3 * C
+    connection.close()
+
+    verify = service.manage("verify", first, later, check=False)
+    assert verify.returncode == 1
+    assert f"chunk 0 is missing ({chunk_key(first, 0)})" in verify.stdout
+    assert "chunk 3 is corrupt" in verify.stdout
+
+
+# --- the database -----------------------------------------------------------------------------
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("fault", ["refuse", "stall"])
+def test_database_down_is_503_nothing_half_written_and_recovery_is_automatic(
+    service, proxies, fault
+):
+    cached = upload(service, payload(2 * C, seed=5))
+    service.request("GET", f"/read/{cached}")  # its metadata is in Redis now
+    uncached = upload(service, payload(2 * C, seed=6))
+    files_before, objects_before = files_in_database(service), objects(service)
+    proxies["db"].drop_connections()  # the workers' pooled connections break too
+    getattr(proxies["db"], fault)()
+
+    status, body, seconds = timed(service, "PUT", "/write?name=x", payload(3 * C))
+    assert (status, error_code(body)) == (503, "database_unavailable")
+    assert seconds < BOUND
+    status, body, _ = timed(service, "GET", f"/read/{uncached}")
+    assert (status, error_code(body)) == (503, "database_unavailable")
+    assert files_in_database(service) == files_before
+    assert objects(service) == objects_before  # the upload's chunks were deleted again
+    status, _, data = service.request("GET", f"/read/{cached}")  # a cache hit needs no database
+    assert (status, data) == (200, payload(2 * C, seed=5))
+
+    proxies["db"].heal()
+    deadline = time.monotonic() + BOUND
+    while service.request("GET", f"/read/{uncached}")[0] != 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert service.request("GET", f"/read/{uncached}")[2] == payload(2 * C, seed=6)
+    assert upload(service, b"after the outage")
+
+
+# --- Redis ------------------------------------------------------------------------------------
+
+
+def read_was_cache_hit(service, trace_id: str) -> bool | None:
+    """Ask the built-in trace recorder whether this read's cache_lookup hit."""
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        rows = service.sql(
+            f"SELECT cache_hit, name FROM files_recordedtrace WHERE trace_id = '{trace_id}'"
+        )
+        if rows and rows[0][1] == "GET /read/{file_id}":
+            return bool(rows[0][0])
+        time.sleep(0.2)
+    raise AssertionError(f"trace {trace_id} was not recorded")
+
+
+def read_trace_id(service, file_id: str) -> str:
+    status, headers, _ = service.request("GET", f"/read/{file_id}")
+    assert status == 200
+    return headers["traceresponse"].split("-")[1]
+
+
+@pytest.mark.stack
+@pytest.mark.parametrize("fault", ["refuse", "reset", "stall"])
+def test_redis_down_or_slow_falls_back_to_the_database_then_recovers(service, proxies, fault):
+    data = payload(2 * C, seed=7)
+    getattr(proxies["redis"], fault)()
+
+    for _ in range(3):
+        status, body, seconds = timed(service, "PUT", "/write?name=r.bin", data)
+        assert status == 201
+        assert seconds < 3.0  # a few short Redis timeouts at most
+        file_id = json.loads(body)["file_id"]
+        status, got, seconds = timed(service, "GET", f"/read/{file_id}")
+        assert (status, got) == (200, data)
+        assert seconds < 3.0
+
+    proxies["redis"].heal()
+    read_trace_id(service, file_id)  # fills the cache (on whichever worker)
+    hits = [read_was_cache_hit(service, read_trace_id(service, file_id)) for _ in range(3)]
+    assert hits == [True, True, True]
+
+
+# --- processes and clients ---------------------------------------------------------------------
+
+
+def worker_serving(service, client_port: int) -> int:
+    """The pid of the gunicorn worker holding the connection from `client_port`."""
+    table = subprocess.run(
+        ["ss", "-tnpH", "state", "established", f"( sport = :{service.port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for line in table.splitlines():
+        if f":{client_port} " in line:
+            return int(line.split("pid=")[1].split(",")[0])
+    raise AssertionError(f"no worker holds the connection from port {client_port}:\n{table}")
+
+
+@pytest.mark.stack
+def test_worker_killed_mid_upload_leaves_no_metadata_and_cleanup_takes_its_chunks(service):
+    files_before, objects_before = files_in_database(service), objects(service)
+    sock = socket.create_connection(("127.0.0.1", service.port))
+    sock.sendall(
+        b"PUT /write?name=killed.bin HTTP/1.1\r\nHost: localhost\r\n"
+        + f"Content-Length: {10 * C}\r\n\r\n".encode()
+        + payload(4 * C)
+    )
+    deadline = time.monotonic() + BOUND
+    while len(objects(service) - objects_before) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the worker is storing the first chunks
+    victim = worker_serving(service, sock.getsockname()[1])
+    os.kill(victim, signal.SIGKILL)
+
+    with ThreadPoolExecutor(4) as pool:  # the other workers go on serving meanwhile
+        answers = list(pool.map(lambda _: service.request("GET", "/health")[0], range(8)))
+    sock.close()
+
+    assert answers == [200] * 8
+    left = objects(service) - objects_before
+    assert len({key.split("/")[1] for key in left}) == 1  # the killed upload's chunks
+
+    assert files_in_database(service) == files_before
+    service.manage("cleanup", "--grace-minutes", "0")
+    assert objects(service) == objects_before
+
+
+def test_delete_while_cached_is_404_at_once_on_every_worker(service):
+    file_id = upload(service, payload(C, seed=8))
+    with ThreadPoolExecutor(8) as pool:
+        warm = list(pool.map(lambda _: service.request("GET", f"/read/{file_id}")[0], range(16)))
+    assert warm == [200] * 16
+
+    assert service.request("DELETE", f"/files/{file_id}")[0] == 204
+    with ThreadPoolExecutor(8) as pool:
+        after = list(pool.map(lambda _: service.request("GET", f"/read/{file_id}")[0], range(24)))
+
+    assert after == [404] * 24
+
+
+# --- load --------------------------------------------------------------------------------------
+
+
+def test_bounded_load_loses_nothing(service):
+    from bench.load import orphans, run_load
+
+    stats = run_load(f"http://127.0.0.1:{service.port}", clients=8, operations=240, chunk_size=C)
+
+    summary = stats.summary()
+    assert summary["operations"] >= 240
+    assert stats.server_errors == []
+    assert stats.mismatches == []
+    assert set(summary["by_kind"]) == {"upload", "read", "ranged read", "delete"}
+    assert orphans(service) == 0
+    service.manage("cleanup", "--grace-minutes", "0")
+    assert orphans(service) == 0
