@@ -22,13 +22,23 @@ EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPO
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help run test test-services load lint format screenshot check-mysql-headers test-tools clean
+# $(call install-missing,command:package …): apt-get install the packages whose command is absent.
+define install-missing
+missing=$$(for tool in $(1); do \
+	PATH=$$PATH:/usr/sbin command -v $${tool%%:*} >/dev/null || echo $${tool##*:}; done); \
+if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi
+endef
+
+.PHONY: help run test test-services load bench bench-smoke bench-tools lint format screenshot \
+	check-mysql-headers test-tools clean
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
 	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
+	@echo "make bench          the benchmark of SPEC §9 (bench/results.json, docs/read-latency.png)"
+	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make screenshot     redraw docs/waterfall.png from a real read"
 
@@ -52,10 +62,7 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 # and downloads no browser of its own), and curl and aria2c as real HTTP clients.
 TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2
 test-tools:
-	@missing=$$(for tool in $(TEST_TOOLS); do \
-		command -v $${tool%%:*} >/dev/null || echo $${tool##*:}; done); \
-	if [ -n "$$missing" ]; then \
-		$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi
+	@$(call install-missing,$(TEST_TOOLS))
 
 check-mysql-headers:
 	@pkg-config --exists libmariadb || pkg-config --exists mysqlclient || { \
@@ -78,6 +85,20 @@ test-services: $(VENV)/.dev $(VENV)/.mysql test-tools
 # The full bounded load test: 16 clients, 1,200 steps on moto + gunicorn + MariaDB + Redis.
 load: $(VENV)/.dev $(VENV)/.mysql
 	$(SERVICES_ENV) $(BIN)/python -m bench.load --clients 16 --operations 1200
+
+# SPEC §9: every measurement side by side; writes bench/results.json and docs/read-latency.png.
+bench: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
+	$(SERVICES_ENV) $(BIN)/python -m bench.run
+
+# The whole harness at tiny sizes (CI): every figure must be produced; no timing is judged.
+bench-smoke: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
+	$(SERVICES_ENV) $(BIN)/python -m bench.run --smoke --out /tmp/labdropbox-bench-smoke.json \
+		--chart /tmp/labdropbox-bench-smoke.png
+
+# nginx (the static-file yardstick) and wrk (the small-file load) from Debian's packages.
+BENCH_TOOLS := nginx:nginx-light wrk:wrk
+bench-tools:
+	@$(call install-missing,$(BENCH_TOOLS))
 
 # Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
 screenshot: $(VENV)/.dev test-tools

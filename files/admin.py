@@ -20,6 +20,7 @@ from files.cache import load_file
 from files.maintenance import verify_file
 from files.models import File, RecordedTrace
 from files.pipeline import BodyTooLarge, InvalidName, delete_file, write_file
+from files.recorder import delete_traces
 from files.storage import StorageUnavailable
 from files.waterfall import layout
 
@@ -193,6 +194,12 @@ class RecordedTraceAdmin(UuidSearchMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+    def delete_model(self, request: HttpRequest, obj: RecordedTrace) -> None:
+        delete_traces([obj.trace_id])
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+        delete_traces(list(queryset.values_list("trace_id", flat=True)))
 
     @admin.display(description="file")
     def file_link(self, trace: RecordedTrace) -> str:

@@ -89,8 +89,10 @@ class RecordedTrace(models.Model):
 class RecordedSpan(models.Model):
     # Like chunks: a trace's spans sit together in TiDB's clustered index.
     pk = models.CompositePrimaryKey("trace_id", "span_id")
+    # The recorder deletes a trace's spans itself, before the trace, in one statement each:
+    # a cascade would load every span into memory first.
     trace = models.ForeignKey(
-        RecordedTrace, on_delete=models.CASCADE, related_name="spans", db_index=False
+        RecordedTrace, on_delete=models.DO_NOTHING, related_name="spans", db_index=False
     )
     span_id = models.CharField(max_length=16)
     parent_id = models.CharField(max_length=16, blank=True)

@@ -351,10 +351,16 @@ class ChunkStream:
         )
         self._fetch_context = trace.set_span_in_context(self._fetch_span)
         try:
+            if not self.pieces:
+                return
+            # The first piece is fetched on the request thread while the pool fetches the rest of
+            # the window: the request waits for it anyway, and a one-chunk file needs no pool.
+            self._next_to_submit = 1
+            self.gauge.hold()
             while self._next_to_submit < min(self.window, len(self.pieces)):
                 self._submit_next()
-            if self.pieces:
-                self._first = self._take_next()
+            self._first = self._fetch(self.pieces[0])
+            self._end_fetch_span_when_all_fetched()
         except BaseException as exc:
             self._fail(exc)
             raise
@@ -414,9 +420,12 @@ class ChunkStream:
 
     def _take_next(self) -> bytes:
         data = self._futures.popleft().result()
+        self._end_fetch_span_when_all_fetched()
+        return data
+
+    def _end_fetch_span_when_all_fetched(self) -> None:
         if not self._futures and self._next_to_submit == len(self.pieces):
             self._fetch_span.end()
-        return data
 
     def _fetch(self, piece: Piece) -> bytes:
         attributes = {"chunk.index": piece.index, "chunk.size": piece.size, "chunk.key": piece.key}
@@ -480,6 +489,7 @@ class Reading:
 
     def __init__(self, raw_id: str) -> None:
         self.span = tracer.start_span("read_file")
+        self._context = trace.set_span_in_context(self.span)
         self._handed_over = False
         try:
             with trace.use_span(self.span, end_on_exit=False):
@@ -494,14 +504,14 @@ class Reading:
     ) -> ChunkStream:
         """Start fetching (the range of) the file. ChunkNotFound, ChunkCorrupt and
         StorageUnavailable about the first piece are raised here; later ones cut the stream."""
-        with (
-            trace.use_span(self.span, end_on_exit=False),
-            tracer.start_as_current_span("fetch_chunk_metadata") as plan_span,
-        ):
-            pieces = plan_pieces(self.meta, byte_range)
-            plan_span.set_attribute("chunk.count", len(pieces))
-            if byte_range:
-                self.span.set_attribute("read.range", "{}-{}".format(*byte_range))
+        # Nothing runs under this span: started and ended directly, it costs less than
+        # making it the current span would.
+        plan_span = tracer.start_span("fetch_chunk_metadata", context=self._context)
+        pieces = plan_pieces(self.meta, byte_range)
+        plan_span.set_attribute("chunk.count", len(pieces))
+        plan_span.end()
+        if byte_range:
+            self.span.set_attribute("read.range", "{}-{}".format(*byte_range))
         stream = ChunkStream(get_store(), pieces, settings.READ_CONCURRENCY, self.span, gauge)
         self._handed_over = True
         stream.start()  # on failure it ends the span itself

@@ -5,19 +5,25 @@ the processor's background thread writes them in batches, so recording never slo
 Every gunicorn worker records its own requests into the shared database, beside the OTLP export.
 
 Only traces of the service's own work are kept (those with a span from the `labdropbox.files`
-tracer): a health probe or an admin page view is not. The newest TRACE_RECORDER_KEEP are kept.
+tracer): a health probe or an admin page view is not. At most TRACE_RECORDER_PER_SECOND traces a
+second are recorded per worker — a busy server samples instead of spending its CPU on traces no
+one will open — and the newest TRACE_RECORDER_KEEP are kept.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections import defaultdict
+import threading
+import time
+import uuid
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
@@ -28,9 +34,65 @@ APP_SCOPE = "labdropbox.files"
 MAX_SPANS_PER_TRACE = 1000
 
 
-def recorder_processor(keep: int) -> BatchSpanProcessor:
+def recorder_processor(keep: int, per_second: float) -> RateLimitedProcessor:
     # A short delay: a trace shows up in the admin about a second after its request.
-    return BatchSpanProcessor(DatabaseSpanExporter(keep), schedule_delay_millis=1000)
+    batch = BatchSpanProcessor(DatabaseSpanExporter(keep), schedule_delay_millis=1000)
+    return RateLimitedProcessor(batch, per_second)
+
+
+class RateLimitedProcessor(SpanProcessor):
+    """Passes on whole traces, at most `per_second` a second (a token bucket).
+
+    A trace is admitted or refused when its first `labdropbox.files` span ends, and every later
+    span of it follows that decision. Spans that end before (a botocore or database span) are
+    passed on: without an admitted operation span the exporter drops their trace anyway. A root
+    span that ends undecided closes a trace with no operation in it (a health probe, an admin
+    page): it is dropped here rather than queued for nothing.
+    """
+
+    REMEMBERED = 4096  # decisions kept, for traces whose spans are still ending
+
+    def __init__(self, delegate: SpanProcessor, per_second: float) -> None:
+        self.delegate = delegate
+        self.per_second = per_second
+        self._tokens = per_second
+        self._refilled = time.monotonic()
+        self._decisions: OrderedDict[int, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def on_start(self, span, parent_context=None) -> None:
+        pass
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if self._admitted(span):
+            self.delegate.on_end(span)
+
+    def _admitted(self, span: ReadableSpan) -> bool:
+        trace_id = span.context.trace_id
+        with self._lock:
+            decision = self._decisions.get(trace_id)
+            if decision is not None:
+                return decision
+            if not _is_app_span(span):
+                return not _is_root(span)
+            now = time.monotonic()
+            self._tokens = min(
+                self.per_second, self._tokens + (now - self._refilled) * self.per_second
+            )
+            self._refilled = now
+            decision = self._tokens >= 1
+            if decision:
+                self._tokens -= 1
+            self._decisions[trace_id] = decision
+            if len(self._decisions) > self.REMEMBERED:
+                self._decisions.popitem(last=False)
+            return decision
+
+    def shutdown(self) -> None:
+        self.delegate.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.delegate.force_flush(timeout_millis)
 
 
 class DatabaseSpanExporter(SpanExporter):
@@ -58,7 +120,7 @@ def hex_id(number: int, width: int) -> str:
 
 def record_spans(spans: Sequence[ReadableSpan], keep: int) -> None:
     """Store the spans of traces worth keeping, update their summaries, drop the oldest traces."""
-    from files.models import RecordedSpan, RecordedTrace
+    from files.models import RecordedTrace
 
     by_trace: dict[str, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
@@ -70,13 +132,48 @@ def record_spans(spans: Sequence[ReadableSpan], keep: int) -> None:
             if trace is None and not any(_is_app_span(span) for span in trace_spans):
                 continue
             room = MAX_SPANS_PER_TRACE - (trace.span_count if trace else 0)
+            is_new = trace is None
             trace = summarize(trace, trace_id, trace_spans)
-            trace.save()
-            RecordedSpan.objects.bulk_create(
-                [span_row(trace, span) for span in trace_spans[: max(room, 0)]],
-                ignore_conflicts=True,
-            )
+            trace.save(force_insert=is_new)
+            insert_spans([span_row(trace_id, span) for span in trace_spans[: max(room, 0)]])
         prune(keep)
+
+
+SPAN_FIELDS = (
+    "trace",
+    "span_id",
+    "parent_id",
+    "name",
+    "kind",
+    "start_ns",
+    "end_ns",
+    "error",
+    "status_message",
+    "attributes",
+    "events",
+)
+
+
+def insert_spans(rows: list[tuple]) -> None:
+    """One executemany INSERT: building a model instance per span was most of the recorder's
+    cost (a 256-chunk read is 260 spans)."""
+    from files.models import RecordedSpan
+
+    if not rows:
+        return
+    quote = connection.ops.quote_name
+    meta = RecordedSpan._meta
+    columns = ", ".join(quote(meta.get_field(name).column) for name in SPAN_FIELDS)
+    values = ", ".join(["%s"] * len(SPAN_FIELDS))
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})",  # noqa: S608
+            rows,
+        )
+
+
+def _is_root(span: ReadableSpan) -> bool:
+    return span.parent is None or span.parent.is_remote
 
 
 def _is_app_span(span: ReadableSpan) -> bool:
@@ -102,12 +199,12 @@ def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
     trace.span_count += len(spans)
     for span in spans:
         attributes = span.attributes or {}
-        if span.parent is None or span.parent.is_remote:
+        if _is_root(span):
             trace.name = span.name  # the root: "GET /read/{file_id}"
         elif not trace.name and _is_app_span(span):
             trace.name = span.name  # until the root arrives
         if "file.id" in attributes:
-            trace.file_id = attributes["file.id"]
+            trace.file_id = _uuid_or_none(attributes["file.id"]) or trace.file_id
         if "cache.hit" in attributes:
             trace.cache_hit = bool(attributes["cache.hit"])
         if span.status.status_code == StatusCode.ERROR:
@@ -115,36 +212,51 @@ def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
     return trace
 
 
-def span_row(trace, span: ReadableSpan):
-    from files.models import RecordedSpan
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
 
-    return RecordedSpan(
-        trace=trace,
-        span_id=hex_id(span.context.span_id, 16),
-        parent_id=hex_id(span.parent.span_id, 16) if span.parent else "",
-        name=span.name[:200],
-        kind=span.kind.name,
-        start_ns=span.start_time,
-        end_ns=span.end_time,
-        error=span.status.status_code == StatusCode.ERROR,
-        status_message=span.status.description or "",
-        attributes=dict(span.attributes or {}),
-        events=[
-            {"name": event.name, "time_ns": event.timestamp, **dict(event.attributes or {})}
-            for event in span.events
-        ],
+
+def span_row(trace_id: str, span: ReadableSpan) -> tuple:
+    """The span's values, in SPAN_FIELDS order."""
+    events = [
+        {"name": event.name, "time_ns": event.timestamp, **dict(event.attributes or {})}
+        for event in span.events
+    ]
+    return (
+        trace_id,
+        hex_id(span.context.span_id, 16),
+        hex_id(span.parent.span_id, 16) if span.parent else "",
+        span.name[:200],
+        span.kind.name,
+        span.start_time,
+        span.end_time,
+        span.status.status_code == StatusCode.ERROR,
+        span.status.description or "",
+        json.dumps(dict(span.attributes or {}), default=str),
+        json.dumps(events, default=str),
     )
 
 
 def prune(keep: int) -> None:
     """Keep the newest `keep` traces."""
-    from files.models import RecordedSpan, RecordedTrace
+    from files.models import RecordedTrace
 
     old = list(
         RecordedTrace.objects.order_by("-started_at", "trace_id").values_list(
             "trace_id", flat=True
         )[keep:]
     )
-    if old:
-        RecordedSpan.objects.filter(trace_id__in=old).delete()
-        RecordedTrace.objects.filter(trace_id__in=old).delete()
+    delete_traces(old)
+
+
+def delete_traces(trace_ids: list[str]) -> None:
+    """Delete traces and their spans: two DELETE statements, nothing loaded into memory."""
+    from files.models import RecordedSpan, RecordedTrace
+
+    if trace_ids:
+        with transaction.atomic():
+            RecordedSpan.objects.filter(trace_id__in=trace_ids).delete()
+            RecordedTrace.objects.filter(trace_id__in=trace_ids).delete()

@@ -204,6 +204,8 @@ JAEGER_UI_URL = env_str("JAEGER_UI_URL").rstrip("/")
 OTLP_TIMEOUT_SECONDS = env_int("OTLP_TIMEOUT_SECONDS", 5, minimum=1)
 # The built-in recorder keeps this many traces for the admin's waterfall; 0 turns it off.
 TRACE_RECORDER_KEEP = env_int("TRACE_RECORDER_KEEP", 500, minimum=0)
+# Under load the recorder samples: at most this many traces a second, per worker.
+TRACE_RECORDER_PER_SECOND = env_float("TRACE_RECORDER_PER_SECOND", 20.0, minimum=0.1)
 
 # --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
 STATIC_URL = "static/"

@@ -9,6 +9,7 @@ Django's own instrumentation ends it when the view returns, before a streamed fi
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -57,7 +58,9 @@ def default_processors() -> list[SpanProcessor]:
     if settings.TRACE_RECORDER_KEEP:
         from files.recorder import recorder_processor
 
-        processors.append(recorder_processor(settings.TRACE_RECORDER_KEEP))
+        processors.append(
+            recorder_processor(settings.TRACE_RECORDER_KEEP, settings.TRACE_RECORDER_PER_SECOND)
+        )
     return processors
 
 
@@ -154,6 +157,7 @@ class RouteSpanNameMiddleware:
             span.set_attribute("http.route", route)
 
 
+@functools.lru_cache(maxsize=64)
 def route_template(route: str) -> str:
     """`read/<str:file_id>` -> `read/{file_id}`."""
     return ROUTE_PARAMETER.sub(r"{\1}", route)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -17,3 +18,7 @@ from labdropbox.tracing import configure_tracing, wrap_wsgi  # noqa: E402
 configure_tracing()  # under gunicorn, post_fork has already done it: this returns at once
 application = wrap_wsgi(django_application)
 ensure_bucket_at_startup()
+
+# Everything loaded so far lives as long as the worker: take it out of the garbage collector's
+# scans, which otherwise walk every Django and OpenTelemetry object again and again.
+gc.freeze()

@@ -6,7 +6,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from files.models import File
+from files.models import File, RecordedSpan, RecordedTrace
 from files.recorder import record_spans
 from files.storage import chunk_key
 from files.tests.conftest import TEST_CHUNK_SIZE, stored_keys
@@ -146,3 +146,18 @@ def test_trace_list_and_waterfall_pages(admin_client, client, spans, settings):
     for name in ("read_file", "cache_lookup", "db_lookup", "download_chunk_2"):
         assert f'data-span="{name}"' in page
     assert f"http://jaeger.example:16686/trace/{trace_id}" in page
+
+
+def test_deleting_a_trace_in_the_admin_deletes_its_spans(admin_client, client, spans):
+    upload(client, payload(C))
+    record_spans(spans.get_finished_spans(), keep=10)
+    trace = RecordedTrace.objects.get(name="write_file")
+
+    response = admin_client.post(
+        "/admin/files/recordedtrace/",
+        {"action": "delete_selected", "_selected_action": [trace.trace_id], "post": "yes"},
+    )
+
+    assert response.status_code == 302
+    assert not RecordedTrace.objects.exists()
+    assert not RecordedSpan.objects.exists()

@@ -6,11 +6,19 @@ import threading
 import time
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from files.models import RecordedSpan, RecordedTrace
-from files.recorder import DatabaseSpanExporter, record_spans, recorder_processor
+from files.recorder import (
+    DatabaseSpanExporter,
+    RateLimitedProcessor,
+    delete_traces,
+    record_spans,
+    recorder_processor,
+)
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import payload
 from files.tests.wsgi import Trace, call_wsgi
@@ -106,7 +114,7 @@ def test_recording_happens_off_the_request_thread(monkeypatch):
         return SpanExportResult.SUCCESS
 
     monkeypatch.setattr(DatabaseSpanExporter, "export", stuck_export)
-    processor = recorder_processor(keep=10)
+    processor = recorder_processor(keep=10, per_second=1000)
     provider = TracerProvider()
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("labdropbox.files")
@@ -125,3 +133,65 @@ def test_recording_happens_off_the_request_thread(monkeypatch):
     assert writer_threads, "the recorder never exported"
     assert threading.current_thread() not in writer_threads
     assert elapsed < 1.0  # 300 spans ended while the writer was stuck
+
+
+def test_under_load_whole_traces_are_sampled_at_the_set_rate():
+    received = []
+
+    class Collect(SpanProcessor):
+        def on_end(self, span):
+            received.append(span)
+
+    processor = RateLimitedProcessor(Collect(), per_second=5)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    app = provider.get_tracer("labdropbox.files")
+    library = provider.get_tracer("opentelemetry.instrumentation.botocore")
+
+    for _ in range(40):  # 40 traces at once: a burst far above 5 a second
+        with app.start_as_current_span("read_file"):
+            with library.start_as_current_span("S3.GetObject"):
+                pass
+            with app.start_as_current_span("download_chunk_0"):
+                pass
+
+    traces = {span.context.trace_id for span in received if span.name == "read_file"}
+    assert 5 <= len(traces) <= 6  # the bucket's burst (and a token more, on a very slow run)
+    for span in received:  # every span of an admitted trace, none of a refused one's app spans
+        if span.name != "S3.GetObject":
+            assert span.context.trace_id in traces
+    for trace_id in traces:
+        names = sorted(s.name for s in received if s.context.trace_id == trace_id)
+        assert names == ["S3.GetObject", "download_chunk_0", "read_file"]
+
+
+def test_pruning_deletes_with_two_statements_however_many_spans(spans):
+    for index in range(3):
+        traced(spans, "PUT", f"/write?name={index}", payload(5 * C))
+    record_spans(spans.get_finished_spans(), keep=10)
+    trace_ids = list(RecordedTrace.objects.values_list("trace_id", flat=True))
+    assert RecordedSpan.objects.count() > 30
+
+    with CaptureQueriesContext(connection) as captured:
+        delete_traces(trace_ids)
+
+    deletes = [q["sql"] for q in captured.captured_queries if q["sql"].startswith("DELETE")]
+    assert len(deletes) == 2
+    assert not RecordedSpan.objects.exists()
+
+
+def test_traces_without_an_operation_never_reach_the_recorders_queue():
+    received = []
+
+    class Collect(SpanProcessor):
+        def on_end(self, span):
+            received.append(span)
+
+    provider = TracerProvider()
+    provider.add_span_processor(RateLimitedProcessor(Collect(), per_second=100))
+    server = provider.get_tracer("opentelemetry.instrumentation.wsgi")
+
+    with server.start_as_current_span("GET /health"):  # a probe: a root span and nothing else
+        pass
+
+    assert received == []
