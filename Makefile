@@ -30,7 +30,8 @@ if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install
 endef
 
 .PHONY: help run test test-services load bench bench-smoke bench-tools lint format screenshot \
-	check-mysql-headers test-tools clean
+	check-mysql-headers test-tools clean docker-build docker-up docker-down docker-logs migrate \
+	k8s-deploy k8s-migrate k8s-status k8s-delete
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
@@ -41,6 +42,8 @@ help:
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make screenshot     redraw docs/waterfall.png from a real read"
+	@echo "make docker-up      the full stack with docker compose (docker-down, docker-logs, migrate)"
+	@echo "make k8s-deploy     Kubernetes, K8S_FLAVOUR=dev or tidb-operator (k8s-status, k8s-delete)"
 
 # Stamp files: reinstall only when a requirements file changes.
 $(VENV)/.base: requirements/base.txt
@@ -111,6 +114,42 @@ lint: $(VENV)/.dev
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# --- The real stack: docker compose (MinIO, TiDB, Redis, Jaeger) and Kubernetes -------------------
+IMAGE ?= labdropbox:1.0.0
+K8S_FLAVOUR ?= dev
+
+docker-build:
+	docker build -t $(IMAGE) .
+
+docker-up:
+	docker compose up -d --build
+
+docker-down:
+	docker compose down
+
+docker-logs:
+	docker compose logs -f --tail=100
+
+# Database, schema and bucket in the compose stack (docker-up runs it once by itself).
+migrate:
+	docker compose run --rm migrate
+
+k8s-deploy:
+	kubectl apply -k deploy/k8s/$(K8S_FLAVOUR)
+
+# Run the migration Job again (a Job's template cannot change in place: replace it).
+k8s-migrate:
+	kubectl delete job labdropbox-migrate --ignore-not-found
+	kubectl apply -k deploy/k8s/$(K8S_FLAVOUR)
+	kubectl wait --for=condition=complete job/labdropbox-migrate --timeout=600s
+
+k8s-status:
+	kubectl get deployments,pods,services,jobs,hpa -l app.kubernetes.io/name=labdropbox
+	kubectl get pods
+
+k8s-delete:
+	kubectl delete -k deploy/k8s/$(K8S_FLAVOUR) --ignore-not-found
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
