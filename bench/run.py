@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench.servers import (
+    EMBEDDED,
     PROJECT_DIR,
     GunicornServer,
     MotoServer,
@@ -244,18 +245,13 @@ class Harness:
     def service(self, name: str, **env: str) -> Iterator[GunicornServer]:
         data = self.folder / env.pop("DATA", name)
         settings = {
-            "DATA_DIR": str(data),
-            "STATIC_ROOT": str(self.folder / "static"),
+            **EMBEDDED,
             "CHUNK_SIZE_BYTES": str(self.plan.chunk_size),
             "MAX_UPLOAD_MB": str(2 * self.plan.rss_file // MIB + 1),
-            "SECRET_KEY": "bench-only",
-            "MINIO_ENDPOINT": "",
-            "TIDB_HOST": "",
-            "REDIS_HOST": "",
             "LOG_LEVEL": "WARNING",
             **env,
         }
-        server = GunicornServer(settings, self.folder / f"{name}.log")
+        server = GunicornServer(data, **settings)
         try:
             yield server
         finally:

@@ -79,19 +79,35 @@ class MotoServer:
         self._log.close()
 
 
-class GunicornServer:
-    """The service as production runs it: gunicorn with deploy/gunicorn.conf.py."""
+# Settings that keep a service embedded whatever the calling environment configures.
+EMBEDDED = {"MINIO_ENDPOINT": "", "TIDB_HOST": "", "REDIS_HOST": ""}
 
-    def __init__(self, env: dict[str, str], log_path: Path) -> None:
+
+class GunicornServer:
+    """The service as production runs it: gunicorn with deploy/gunicorn.conf.py.
+
+    Its data (SQLite file, chunk folder, static files) and its log live in `folder`; `settings`
+    are environment variables on top of the caller's own environment.
+    """
+
+    def __init__(self, folder: Path, **settings: str) -> None:
         self.port = free_port()
-        self.env = {**os.environ, **env, "SERVICE_HOST": "127.0.0.1"}
-        self.env["SERVICE_PORT"] = str(self.port)
+        self.env = {
+            **os.environ,
+            "DATA_DIR": str(folder),
+            "STATIC_ROOT": str(folder / "static"),
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only",
+            **settings,
+            "SERVICE_HOST": "127.0.0.1",
+            "SERVICE_PORT": str(self.port),
+        }
         self.sql_env = self.env
-        self.log_path = log_path
+        self.log_path = folder / f"gunicorn-{self.port}.log"  # two services may share a folder
+        folder.mkdir(parents=True, exist_ok=True)
         # What `make run` and the Docker image do before serving.
         self.manage("migrate", "--noinput")
         self.manage("collectstatic", "--noinput")
-        self._log = open(log_path, "wb")  # noqa: SIM115  (open for the server's lifetime)
+        self._log = open(self.log_path, "wb")  # noqa: SIM115  (open for the server's lifetime)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py"],
             cwd=PROJECT_DIR,
@@ -265,12 +281,9 @@ def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[Guni
 
     moto = MotoServer(folder / "moto.log")
     env = {
-        "DATA_DIR": str(folder / "data"),
-        "STATIC_ROOT": str(folder / "static"),
         "MINIO_ENDPOINT": moto.endpoint,
         "MINIO_BUCKET": "labdropbox",
         "CHUNK_SIZE_BYTES": str(chunk_size),
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or "bench-only",
         **settings,
     }
     if os.environ.get("TIDB_HOST"):
@@ -278,7 +291,7 @@ def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[Guni
             {**os.environ, **env}, f"labdropbox_bench_{os.getpid()}"
         )
     try:
-        service = GunicornServer(env, folder / "gunicorn.log")
+        service = GunicornServer(folder / "service", **env)
     except BaseException:
         moto.stop()
         raise

@@ -96,11 +96,8 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     environment configures (SQLite and local memory, or MariaDB and Redis)."""
     data_dir = tmp_path_factory.mktemp("service")
     env = {
-        "DATA_DIR": str(data_dir),
-        "STATIC_ROOT": str(data_dir / "static"),
         "CHUNK_SIZE_BYTES": str(SERVICE_CHUNK_SIZE),
         "MINIO_BUCKET": "service",
-        "SECRET_KEY": "test-only",
         "MINIO_ENDPOINT": "",
         "UPLOAD_CONCURRENCY": "3",
         "READ_CONCURRENCY": "4",
@@ -109,7 +106,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         env["MINIO_ENDPOINT"] = request.getfixturevalue("s3_server").endpoint
     if django_settings.TIDB_HOST:
         env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "labdropbox_service_test")
-    server = GunicornServer(env, data_dir / "gunicorn.log")
+    server = GunicornServer(data_dir, **env)
     server.store = service_store(env, data_dir)
     yield server
     server.stop()

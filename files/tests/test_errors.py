@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.servers import GunicornServer
+from bench.servers import EMBEDDED, GunicornServer
 from files.storage import chunk_key
 from files.tests.conftest import TEST_CHUNK_SIZE
 from files.tests.helpers import payload, upload
@@ -117,16 +117,7 @@ def test_error_status_and_code(client, settings, store, case):
 @pytest.fixture
 def service_without_database(tmp_path):
     """The service under gunicorn whose SQLite database file has become unreadable."""
-    server = GunicornServer(
-        {
-            "DATA_DIR": str(tmp_path),
-            "STATIC_ROOT": str(tmp_path / "static"),
-            "MINIO_ENDPOINT": "",
-            "TIDB_HOST": "",
-            "REDIS_HOST": "",
-        },
-        tmp_path / "gunicorn.log",
-    )
+    server = GunicornServer(tmp_path, **EMBEDDED)
     database = Path(tmp_path) / "labdropbox.sqlite3"
     database.unlink()
     database.mkdir()  # a folder where the database file was: every connection now fails

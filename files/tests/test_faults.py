@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from bench.faultproxy import FaultProxy
-from bench.servers import GunicornServer, recreate_mysql_database
+from bench.servers import EMBEDDED, GunicornServer, recreate_mysql_database
 from files.storage import S3Store, chunk_key, s3_client
 from files.tests.helpers import payload
 
@@ -57,19 +57,14 @@ def proxies(s3_server):
 @pytest.fixture(scope="module")
 def service(proxies, s3_server, tmp_path_factory):
     """Gunicorn whose every dependency goes through a fault proxy."""
-    folder = tmp_path_factory.mktemp("faults")
     env = {
+        **EMBEDDED,
         **TIMEOUTS,
-        "DATA_DIR": str(folder),
-        "STATIC_ROOT": str(folder / "static"),
         "CHUNK_SIZE_BYTES": str(C),
         "READ_CONCURRENCY": "4",
         "UPLOAD_CONCURRENCY": "3",
         "MINIO_ENDPOINT": proxies["s3"].endpoint,
         "MINIO_BUCKET": "faults",
-        "SECRET_KEY": "test-only",
-        "TIDB_HOST": "",
-        "REDIS_HOST": "",
     }
     if full_stack():
         database = recreate_mysql_database(os.environ, "labdropbox_faults_test")
@@ -81,7 +76,7 @@ def service(proxies, s3_server, tmp_path_factory):
             "REDIS_PORT": str(proxies["redis"].port),
             "WEB_CONCURRENCY": "3",
         }
-    server = GunicornServer(env, folder / "gunicorn.log")
+    server = GunicornServer(tmp_path_factory.mktemp("faults"), **env)
     # Looks at the bucket directly, not through the proxy.
     server.store = S3Store(s3_client(s3_server.endpoint), "faults", "the faults bucket")
     server.sql_env = {**server.env, "TIDB_PORT": os.environ.get("TIDB_PORT", "3306")}

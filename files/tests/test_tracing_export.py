@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from bench.servers import BlackHole, GunicornServer, OtlpReceiver
+from bench.servers import EMBEDDED, BlackHole, GunicornServer, OtlpReceiver
 from files.tests.conftest import SERVICE_CHUNK_SIZE
 from files.tests.helpers import payload
 from files.tests.wsgi import TRACERESPONSE
@@ -16,19 +16,15 @@ C = SERVICE_CHUNK_SIZE
 
 
 def start_service(tmp_path, jaeger_endpoint: str, otlp_timeout: int = 5) -> GunicornServer:
-    env = {
-        "DATA_DIR": str(tmp_path),
-        "STATIC_ROOT": str(tmp_path / "static"),
-        "CHUNK_SIZE_BYTES": str(C),
-        "JAEGER_ENDPOINT": jaeger_endpoint,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",  # export every 0.1 s instead of every 5 s
-        "OTLP_TIMEOUT_SECONDS": str(otlp_timeout),
-        # The embedded stack: these tests are about the export, not the backends.
-        "MINIO_ENDPOINT": "",
-        "TIDB_HOST": "",
-        "REDIS_HOST": "",
-    }
-    return GunicornServer(env, tmp_path / "gunicorn.log")
+    # The embedded stack: these tests are about the export, not the backends.
+    return GunicornServer(
+        tmp_path,
+        **EMBEDDED,
+        CHUNK_SIZE_BYTES=str(C),
+        JAEGER_ENDPOINT=jaeger_endpoint,
+        OTEL_BSP_SCHEDULE_DELAY="100",  # export every 0.1 s instead of every 5 s
+        OTLP_TIMEOUT_SECONDS=str(otlp_timeout),
+    )
 
 
 @pytest.fixture
