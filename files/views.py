@@ -118,6 +118,12 @@ def api_view(*methods: str, public: bool = False) -> Callable:
 
 def request_body(request: HttpRequest) -> tuple[BinaryIO, int | None]:
     """The body stream and its announced length (None for Transfer-Encoding: chunked)."""
+    connection = request.META.get("gunicorn.socket")
+    if connection is not None:
+        # A client that stops sending without going away would hold this thread for good:
+        # past this much silence the upload fails (400, nothing kept). gunicorn makes the
+        # socket blocking again, with no timeout, before the connection's next request.
+        connection.settimeout(settings.UPLOAD_IDLE_TIMEOUT_SECONDS)
     if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
         # Only servers that decode chunked bodies (gunicorn) mark the input as terminated.
         if not request.META.get("wsgi.input_terminated"):

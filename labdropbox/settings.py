@@ -177,6 +177,8 @@ CHUNK_SIZE = env_int(
 READ_CONCURRENCY = env_int("READ_CONCURRENCY", 16, minimum=1, maximum=256)
 UPLOAD_CONCURRENCY = env_int("UPLOAD_CONCURRENCY", 4, minimum=1, maximum=64)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 10240, minimum=0) * MIB
+# An upload whose client sends nothing for this long fails (and keeps nothing).
+UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("UPLOAD_IDLE_TIMEOUT_SECONDS", 60.0, minimum=1.0)
 # Threads shared by every request of a process for chunk I/O; each request still keeps at most
 # its READ_/UPLOAD_CONCURRENCY chunks in flight.
 CHUNK_IO_THREADS = env_int(

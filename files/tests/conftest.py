@@ -101,6 +101,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         "MINIO_ENDPOINT": "",
         "UPLOAD_CONCURRENCY": "3",
         "READ_CONCURRENCY": "4",
+        "UPLOAD_IDLE_TIMEOUT_SECONDS": "2",
     }
     if request.config.getoption("--store") == "s3":
         env["MINIO_ENDPOINT"] = request.getfixturevalue("s3_server").endpoint

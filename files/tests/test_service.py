@@ -86,6 +86,24 @@ def test_client_gone_mid_upload_keeps_nothing(service):
     assert service.count_files() == files_before
 
 
+def test_client_that_stalls_mid_upload_times_out_and_keeps_nothing(service):
+    files_before = service.count_files()
+    objects_before = {item.key for item in service.store.list()}
+    with socket.create_connection(("127.0.0.1", service.port)) as sock:
+        sock.sendall(
+            b"PUT /write?name=stalled.bin HTTP/1.1\r\nHost: localhost\r\n"
+            + f"Content-Length: {6 * C}\r\n\r\n".encode()
+            + payload(2 * C + 10)
+        )  # and then nothing more, with the connection left open
+        sock.settimeout(15)
+        answer = sock.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 400 ")  # after UPLOAD_IDLE_TIMEOUT_SECONDS (2 here)
+    assert b'"error": "incomplete_body"' in answer
+    assert {item.key for item in service.store.list()} == objects_before
+    assert service.count_files() == files_before
+
+
 def test_every_worker_records_its_traces_for_the_admin(service):
     datas = [payload(size, seed=2) for size in (C, 3 * C, 10 * C)]
     file_ids = [put(service, data)["file_id"] for data in datas]
