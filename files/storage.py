@@ -85,11 +85,11 @@ class FilesystemStore:
         self.description = f"filesystem folder {root}"
         self._prefix = f"{root}{os.sep}"
 
-    def _path(self, key: str) -> Path:
-        return self.root / key
-
     def _path_text(self, key: str) -> str:
-        return self._prefix + key
+        return self._prefix + key  # a str: get() runs per chunk and needs no Path
+
+    def _path(self, key: str) -> Path:
+        return Path(self._path_text(key))
 
     def put(self, key: str, data: bytes) -> None:
         path = self._path(key)
