@@ -33,3 +33,9 @@ def download(client: Client, file_id: str) -> bytes:
     response = client.get(f"/read/{file_id}")
     assert response.status_code == 200, response.content
     return b"".join(response.streaming_content)
+
+
+def unfinished_upload(name: str, declared: int, sent: int) -> bytes:
+    """A raw HTTP/1.1 upload that promises `declared` body bytes and carries only `sent`."""
+    head = f"PUT /write?name={quote(name)} HTTP/1.1\r\nHost: localhost\r\n"
+    return f"{head}Content-Length: {declared}\r\n\r\n".encode() + payload(sent)

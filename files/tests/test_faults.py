@@ -22,7 +22,7 @@ import pytest
 from bench.faultproxy import FaultProxy
 from bench.servers import EMBEDDED, GunicornServer, recreate_mysql_database
 from files.storage import S3Store, chunk_key, s3_client
-from files.tests.helpers import payload
+from files.tests.helpers import payload, unfinished_upload
 
 C = 64 * 1024
 # Short timeouts keep every fault bounded: these are the waits the assertions rely on.
@@ -295,11 +295,7 @@ def worker_serving(service, client_port: int) -> int:
 def test_worker_killed_mid_upload_leaves_no_metadata_and_cleanup_takes_its_chunks(service):
     files_before, objects_before = files_in_database(service), objects(service)
     sock = socket.create_connection(("127.0.0.1", service.port))
-    sock.sendall(
-        b"PUT /write?name=killed.bin HTTP/1.1\r\nHost: localhost\r\n"
-        + f"Content-Length: {10 * C}\r\n\r\n".encode()
-        + payload(4 * C)
-    )
+    sock.sendall(unfinished_upload("killed.bin", declared=10 * C, sent=4 * C))
     deadline = time.monotonic() + BOUND
     while len(objects(service) - objects_before) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)  # the worker is storing the first chunks

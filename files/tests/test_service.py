@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from files.tests.conftest import SERVICE_CHUNK_SIZE
-from files.tests.helpers import payload, sha256
+from files.tests.helpers import payload, sha256, unfinished_upload
 
 C = SERVICE_CHUNK_SIZE
 
@@ -71,11 +71,7 @@ def test_client_gone_mid_upload_keeps_nothing(service):
     files_before = service.count_files()
     objects_before = {item.key for item in service.store.list()}
     with socket.create_connection(("127.0.0.1", service.port)) as sock:
-        sock.sendall(
-            b"PUT /write?name=half.bin HTTP/1.1\r\nHost: localhost\r\n"
-            + f"Content-Length: {6 * C}\r\n\r\n".encode()
-            + payload(3 * C + 100)
-        )
+        sock.sendall(unfinished_upload("half.bin", declared=6 * C, sent=3 * C + 100))
         time.sleep(0.5)  # the server stores the complete chunks; then the client vanishes
     access_line = '"PUT /write?name=half.bin HTTP/1.1" 400'
     deadline = time.monotonic() + 10
@@ -91,11 +87,8 @@ def test_client_that_stalls_mid_upload_times_out_and_keeps_nothing(service):
     files_before = service.count_files()
     objects_before = {item.key for item in service.store.list()}
     with socket.create_connection(("127.0.0.1", service.port)) as sock:
-        sock.sendall(
-            b"PUT /write?name=stalled.bin HTTP/1.1\r\nHost: localhost\r\n"
-            + f"Content-Length: {6 * C}\r\n\r\n".encode()
-            + payload(2 * C + 10)
-        )  # and then nothing more, with the connection left open
+        # part of the body, then nothing more, with the connection left open
+        sock.sendall(unfinished_upload("stalled.bin", declared=6 * C, sent=2 * C + 10))
         sock.settimeout(15)
         # The headers and the body may arrive in separate packets: read the whole response.
         answer = http.client.HTTPResponse(sock)
