@@ -143,11 +143,7 @@ class ChunkUploader:
         """After a failure: let running uploads end, then delete every chunk we tried to store."""
         wait(self._pending)
         self._end_span(exc)
-        failed = self.store.delete_many(self._attempted)
-        if failed:
-            log.warning(
-                "file %s: %d chunk objects left for `manage.py cleanup`", self.file_id, len(failed)
-            )
+        _delete_chunk_objects(self.store, self.file_id, self._attempted)
 
     def _end_span(self, exc: BaseException | None = None) -> None:
         if self._span_ended:
@@ -471,12 +467,15 @@ def delete_file(raw_id: str) -> File:
             cache.bury(file_id)
         with tracer.start_as_current_span("delete_chunks"):
             keys = [chunk_key(file_id, index) for index in range(file.chunk_count)]
-            failed = get_store().delete_many(keys)
-        if failed:
-            log.warning(
-                "file %s: %d chunk objects left for `manage.py cleanup`", file_id, len(failed)
-            )
+            _delete_chunk_objects(get_store(), file_id, keys)
     return file
+
+
+def _delete_chunk_objects(store: ChunkStore, file_id: uuid.UUID, keys: list[str]) -> None:
+    """Delete what can be deleted now; what storage refuses is left for `manage.py cleanup`."""
+    failed = store.delete_many(keys)
+    if failed:
+        log.warning("file %s: %d chunk objects left for `manage.py cleanup`", file_id, len(failed))
 
 
 class Reading:
