@@ -22,11 +22,8 @@ RUN pip install --no-cache-dir --no-index /wheels/* && rm -rf /wheels
 
 WORKDIR /app
 COPY --chown=labdropbox:labdropbox . .
-# Static files for the admin, served by whitenoise. Settings need a key and a data folder even
-# for collectstatic: throwaway ones, used only here.
-RUN DATA_DIR=/tmp/collectstatic SECRET_KEY=collectstatic-only \
-    python manage.py collectstatic --noinput -v0 \
-    && rm -rf /tmp/collectstatic \
+# Static files for the admin, served by whitenoise (loading the settings writes nothing).
+RUN python manage.py collectstatic --noinput -v0 \
     && mkdir -p /data && chown labdropbox:labdropbox /data
 
 ENV PYTHONUNBUFFERED=1 \

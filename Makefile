@@ -38,7 +38,7 @@ help:
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
 	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
-	@echo "make bench          the benchmark of SPEC §9 (bench/results.json, docs/read-latency.png)"
+	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check and ruff format --check"
 	@echo "make screenshot     redraw docs/waterfall.png from a real read"
@@ -89,7 +89,7 @@ test-services: $(VENV)/.dev $(VENV)/.mysql test-tools
 load: $(VENV)/.dev $(VENV)/.mysql
 	$(SERVICES_ENV) $(BIN)/python -m bench.load --clients 16 --operations 1200
 
-# SPEC §9: every measurement side by side; writes bench/results.json and docs/read-latency.png.
+# Every measurement side by side; writes bench/results.json and docs/read-latency.png.
 bench: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
 	$(SERVICES_ENV) $(BIN)/python -m bench.run
 

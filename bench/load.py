@@ -197,7 +197,7 @@ def run_on_started_stack(args: argparse.Namespace) -> tuple[Stats, dict]:
     import tempfile
     from pathlib import Path
 
-    from bench.servers import start_stack
+    from testing.servers import start_stack
 
     with (
         tempfile.TemporaryDirectory() as folder,

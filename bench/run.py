@@ -1,10 +1,10 @@
-"""The benchmark harness (SPEC §9): every measurement side by side, in one run, on one machine.
+"""The benchmark harness: every measurement side by side, in one run, on one machine.
 
     python -m bench.run            # make bench: the full run, writes bench/results.json
     python -m bench.run --smoke    # make bench-smoke: tiny sizes, checks every figure is produced
 
 It starts what it needs on loopback — a moto S3 server, a latency-injecting proxy in front of it
-(bench/faultproxy.py, in its own process), gunicorn with deploy/gunicorn.conf.py, nginx — and
+(testing/faultproxy.py, in its own process), gunicorn with deploy/gunicorn.conf.py, nginx — and
 compares the service with the same work done directly (boto3 on the same S3 server, nginx on the
 same bytes, a trivial Django view on the same gunicorn config). Every figure is a ratio or a
 latency taken in this run, each measurement the median of repeated runs. MariaDB and Redis rows
@@ -32,13 +32,13 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from bench.servers import (
+from testing.mysql import recreate_mysql_database
+from testing.servers import (
     EMBEDDED,
     PROJECT_DIR,
     GunicornServer,
     MotoServer,
     free_port,
-    recreate_mysql_database,
     stop,
     wait_until_healthy,
 )
@@ -61,7 +61,7 @@ class Plan:
 FULL = Plan(MIB, 0.100, 256 * MIB, 1024 * MIB, 5, 5, 200, (1, 2, 5, 10, 20, 50, 100))
 SMOKE = Plan(64 * 1024, 0.020, 4 * MIB, 8 * MIB, 1, 1, 20, (1, 10, 100))
 
-# figure -> (comparison, goal), from SPEC §9; None: reported without a goal.
+# figure -> (comparison, goal); None: reported without a goal (docs/architecture.md explains them).
 GOALS: dict[str, tuple[str, float] | None] = {
     "parallel_read_ratio_10": ("<=", 1.6),
     "latency_read_vs_direct_10": ("<=", 1.15),
@@ -224,7 +224,7 @@ class Harness:
         self.proxy_port = free_port()
         self.proxy = subprocess.Popen(
             [
-                sys.executable, "-m", "bench.faultproxy",
+                sys.executable, "-m", "testing.faultproxy",
                 "--target", self.moto.endpoint,
                 "--port", str(self.proxy_port),
                 "--latency-ms", str(plan.latency * 1000),

@@ -47,6 +47,14 @@ if os.path.isdir("/dev/shm"):  # noqa: S108  (a RAM disk, as gunicorn recommends
     worker_tmp_dir = "/dev/shm"  # noqa: S108  (heartbeat files off a slow container disk)
 
 
+def on_starting(server) -> None:
+    """In the master, before any worker loads the settings: the data folder and, in embedded
+    mode, the generated secret key, so that every worker reads the same one."""
+    from labdropbox.data_dir import prepare_data_dir
+
+    prepare_data_dir()
+
+
 def post_fork(server, worker) -> None:
     """Tracing per worker process: an export thread started before the fork would not survive."""
     reuse_chunk_buffers()
@@ -62,7 +70,7 @@ def reuse_chunk_buffers() -> None:
     By default each one is mmap()ed and munmap()ed, so every chunk read or written costs ~256
     page faults and a madvise: a fifth of a worker's CPU at full download speed. The heap keeps
     them instead, bounded by a trim threshold and a few arenas (one per thread otherwise), which
-    leaves peak memory well inside the SPEC §9 goal (measured by `make bench`).
+    leaves peak memory well inside the benchmark's goal (measured by `make bench`).
     """
     try:
         libc = ctypes.CDLL("libc.so.6")

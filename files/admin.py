@@ -3,10 +3,7 @@ waterfalls. Stored files are immutable: the admin never edits their metadata."""
 
 from __future__ import annotations
 
-import uuid
-
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
@@ -16,30 +13,17 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from files.cache import load_file
+from files.errors import BodyTooLarge, InvalidName, StorageRejected, StorageUnavailable
 from files.maintenance import verify_file
-from files.models import File, RecordedTrace
-from files.pipeline import BodyTooLarge, InvalidName, delete_file, write_file
-from files.recorder import delete_traces
-from files.storage import StorageUnavailable
-from files.waterfall import layout
+from files.metadata import load_file_meta
+from files.models import File
+from files.operations.delete import delete_file
+from files.operations.write import write_file
+from labdropbox.admin_search import UuidSearchMixin
+from traces.admin import trace_url
+from traces.models import RecordedTrace
 
 RECENT_TRACES = 10
-
-
-class UuidSearchMixin:
-    """Admin search that also matches a pasted UUID exactly (the name search stays as it is)."""
-
-    uuid_search_field = "id"
-
-    def get_search_results(self, request, queryset, search_term: str):
-        queryset, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        try:
-            value = uuid.UUID(search_term.strip())
-        except ValueError:
-            return queryset, may_have_duplicates
-        matches = self.model.objects.filter(**{self.uuid_search_field: value})
-        return queryset | matches, may_have_duplicates
 
 
 class UploadForm(forms.Form):
@@ -123,9 +107,9 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
     def verify_integrity(self, request: HttpRequest, queryset) -> None:
         for file in queryset:
             try:
-                problems = verify_file(load_file(file.id))
-            except StorageUnavailable as exc:
-                self.message_user(request, f"{file.name}: storage unavailable ({exc})", "error")
+                problems = verify_file(load_file_meta(file.id))
+            except (StorageUnavailable, StorageRejected) as exc:
+                self.message_user(request, f"{file.name}: storage failed ({exc})", "error")
                 continue
             if problems:
                 self.message_user(request, f"{file.name}: {'; '.join(problems)}", messages.ERROR)
@@ -162,7 +146,7 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
                 file = write_file(name, uploaded, uploaded.size)
             except (InvalidName, BodyTooLarge) as exc:
                 form.add_error(None, str(exc))
-            except (StorageUnavailable, DatabaseError) as exc:
+            except (StorageUnavailable, StorageRejected, DatabaseError) as exc:
                 form.add_error(None, f"nothing was stored: {exc}")
             else:
                 self.message_user(request, f"Uploaded {file.name} ({file.chunk_count} chunks).")
@@ -174,60 +158,3 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
             "form": form,
         }
         return TemplateResponse(request, "admin/files/file/upload.html", context)
-
-
-def trace_url(trace: RecordedTrace) -> str:
-    return reverse("admin:files_recordedtrace_change", args=[trace.trace_id])
-
-
-@admin.register(RecordedTrace)
-class RecordedTraceAdmin(UuidSearchMixin, admin.ModelAdmin):
-    list_display = ["name", "file_link", "started_at", "duration", "span_count", "cache", "error"]
-    list_filter = ["error", "cache_hit"]
-    search_fields = ["trace_id", "name"]
-    search_help_text = "Search by trace id or operation, or paste a file id."
-    uuid_search_field = "file_id"
-    date_hierarchy = "started_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def delete_model(self, request: HttpRequest, obj: RecordedTrace) -> None:
-        delete_traces([obj.trace_id])
-
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
-        delete_traces(list(queryset.values_list("trace_id", flat=True)))
-
-    @admin.display(description="file")
-    def file_link(self, trace: RecordedTrace) -> str:
-        if trace.file_id is None:
-            return "—"
-        url = reverse("admin:files_file_change", args=[trace.file_id])
-        return format_html('<a href="{}">{}</a>', url, str(trace.file_id)[:8])
-
-    @admin.display(description="duration", ordering="duration_ms")
-    def duration(self, trace: RecordedTrace) -> str:
-        return f"{trace.duration_ms:.1f} ms"
-
-    @admin.display(description="cache")
-    def cache(self, trace: RecordedTrace) -> str:
-        return {True: "hit", False: "miss", None: "—"}[trace.cache_hit]
-
-    def change_view(self, request: HttpRequest, object_id: str, form_url="", extra_context=None):
-        trace = RecordedTrace.objects.filter(pk=object_id).first()
-        if trace is None or not self.has_view_permission(request, trace):
-            return super().change_view(request, object_id, form_url, extra_context)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": trace.name,
-            "trace": trace,
-            "waterfall": layout(list(trace.spans.all())),
-            "jaeger_url": f"{settings.JAEGER_UI_URL}/trace/{trace.trace_id}"
-            if settings.JAEGER_UI_URL
-            else "",
-        }
-        return TemplateResponse(request, "admin/files/recordedtrace/waterfall.html", context)

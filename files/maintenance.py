@@ -5,42 +5,28 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
-from opentelemetry import trace
 
-from files.cache import FileMeta, load_file
+from files import spans
+from files.errors import ChunkCorrupt, ChunkNotFound
+from files.io_pool import map_bounded
+from files.metadata import FileMeta, load_file_meta
 from files.models import File
-from files.pipeline import ChunkCorrupt, Piece, io_executor, plan_pieces, verify_piece
-from files.storage import CHUNK_PREFIX, ChunkNotFound, ChunkStore, StoredObject, get_store
-
-tracer = trace.get_tracer("labdropbox.files")
+from files.operations.read import Piece, fetch_piece, plan_pieces
+from files.spans import tracer
+from files.storage import CHUNK_PREFIX, ChunkStore, StoredObject, get_store
 
 Item = TypeVar("Item")
-Result = TypeVar("Result")
 
 
 def human_size(size: int) -> str:
     return filesizeformat(size).replace("\xa0", " ")
-
-
-def bounded_map(
-    function: Callable[[Item], Result], items: Iterable[Item], window: int
-) -> Iterator[Result]:
-    """function(item) on the I/O pool with at most `window` running; results in order."""
-    pending: list[Future] = []
-    for item in items:
-        pending.append(io_executor().submit(function, item))
-        if len(pending) >= window:
-            yield pending.pop(0).result()
-    for future in pending:
-        yield future.result()
 
 
 # --- verify ------------------------------------------------------------------------------------
@@ -49,7 +35,7 @@ def bounded_map(
 def check_piece(store: ChunkStore, piece: Piece) -> str | None:
     """What is wrong with one chunk object, or None."""
     try:
-        verify_piece(piece, store.get(piece.key))
+        fetch_piece(store, piece)
     except ChunkNotFound:
         return f"chunk {piece.index} is missing ({piece.key})"
     except ChunkCorrupt as exc:
@@ -60,14 +46,14 @@ def check_piece(store: ChunkStore, piece: Piece) -> str | None:
 def verify_file(meta: FileMeta, store: ChunkStore | None = None) -> list[str]:
     """Re-read every chunk of a file and check its size and SHA-256; the problems found."""
     store = store or get_store()
-    with tracer.start_as_current_span("verify_file", attributes=meta.span_attributes):
+    with tracer.start_as_current_span(spans.VERIFY_FILE, attributes=meta.span_attributes):
         problems = []
         if [chunk.index for chunk in meta.chunks] != list(range(len(meta.chunks))):
             problems.append("chunk rows are not numbered 0..n-1")
         if sum(chunk.size for chunk in meta.chunks) != meta.size:
             problems.append("chunk sizes do not add up to the file size")
         pieces = plan_pieces(meta)
-        checks = bounded_map(lambda p: check_piece(store, p), pieces, settings.READ_CONCURRENCY)
+        checks = map_bounded(lambda p: check_piece(store, p), pieces, settings.READ_CONCURRENCY)
         problems.extend(problem for problem in checks if problem)
         return problems
 
@@ -75,7 +61,7 @@ def verify_file(meta: FileMeta, store: ChunkStore | None = None) -> list[str]:
 def verify_files(file_ids: Iterable[uuid.UUID]) -> Iterator[tuple[FileMeta, list[str]]]:
     store = get_store()
     for file_id in file_ids:
-        meta = load_file(file_id)
+        meta = load_file_meta(file_id)
         yield meta, verify_file(meta, store)
 
 

@@ -13,6 +13,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from files.spans import file_attributes
 from files.storage import chunk_key
 
 
@@ -32,19 +33,7 @@ class File(models.Model):
 
     @property
     def span_attributes(self) -> dict[str, str | int]:
-        return file_span_attributes(self.id, self.name, self.size, self.chunk_count)
-
-
-def file_span_attributes(
-    file_id: uuid.UUID, name: str, size: int, chunk_count: int
-) -> dict[str, str | int]:
-    """The attributes of SPEC §5 that every file operation span carries."""
-    return {
-        "file.id": str(file_id),
-        "file.name": name,
-        "file.size": size,
-        "file.chunk_count": chunk_count,
-    }
+        return file_attributes(self.id, self.name, self.size, self.chunk_count)
 
 
 class Chunk(models.Model):
@@ -64,49 +53,3 @@ class Chunk(models.Model):
     @property
     def key(self) -> str:
         return chunk_key(self.file_id, self.index)
-
-
-class RecordedTrace(models.Model):
-    """One trace kept by the built-in recorder (files/recorder.py), for the admin's waterfall."""
-
-    trace_id = models.CharField(max_length=32, primary_key=True)
-    name = models.CharField("operation", max_length=200)
-    file_id = models.UUIDField("file", null=True, blank=True, db_index=True)
-    started_at = models.DateTimeField(db_index=True)
-    duration_ms = models.FloatField("duration (ms)")
-    span_count = models.PositiveIntegerField("spans")
-    cache_hit = models.BooleanField(null=True)
-    error = models.BooleanField(default=False)
-
-    class Meta:
-        ordering = ["-started_at"]
-        verbose_name = "trace"
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.trace_id})"
-
-
-class RecordedSpan(models.Model):
-    # Like chunks: a trace's spans sit together in TiDB's clustered index.
-    pk = models.CompositePrimaryKey("trace_id", "span_id")
-    # The recorder deletes a trace's spans itself, before the trace, in one statement each:
-    # a cascade would load every span into memory first.
-    trace = models.ForeignKey(
-        RecordedTrace, on_delete=models.DO_NOTHING, related_name="spans", db_index=False
-    )
-    span_id = models.CharField(max_length=16)
-    parent_id = models.CharField(max_length=16, blank=True)
-    name = models.CharField(max_length=200)
-    kind = models.CharField(max_length=16)
-    start_ns = models.BigIntegerField(help_text="nanoseconds since the epoch")
-    end_ns = models.BigIntegerField(help_text="nanoseconds since the epoch")
-    error = models.BooleanField(default=False)
-    status_message = models.TextField(blank=True)
-    attributes = models.JSONField(default=dict)
-    events = models.JSONField(default=list)
-
-    class Meta:
-        ordering = ["trace_id", "start_ns"]
-
-    def __str__(self) -> str:
-        return self.name

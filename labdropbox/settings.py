@@ -1,8 +1,9 @@
-"""LabDropbox settings, read once from environment variables (SPEC §3).
+"""LabDropbox settings, read once from environment variables.
 
 With nothing set the service runs embedded: SQLite, chunk objects in a folder and a local-memory
 cache, all under DATA_DIR. Each real component switches on when its variable is set:
-MINIO_ENDPOINT (S3), TIDB_HOST (MySQL protocol) and REDIS_HOST (Redis).
+MINIO_ENDPOINT (S3), TIDB_HOST (MySQL protocol) and REDIS_HOST (Redis). Importing this module
+writes nothing (labdropbox/data_dir.py creates the folder and the key at start-up).
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from labdropbox.data_dir import data_dir, key_is_generated, read_key_file
 from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 
 DEBUG = env_bool("DEBUG", False)
-DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATA_DIR = data_dir()
 
 MINIO_ENDPOINT = env_str("MINIO_ENDPOINT")
 TIDB_HOST = env_str("TIDB_HOST")
@@ -28,19 +29,17 @@ EMBEDDED = not (MINIO_ENDPOINT or TIDB_HOST or REDIS_HOST)
 
 
 def _secret_key() -> str:
-    """The configured key, or in embedded/debug mode one generated once into DATA_DIR."""
+    """The configured key, or in embedded/debug mode the one generated into DATA_DIR."""
     configured = env_str("SECRET_KEY")
     if configured:
         return configured
-    if not EMBEDDED and not DEBUG:
+    if not key_is_generated():
         raise ImproperlyConfigured(
             "SECRET_KEY must be set when MINIO_ENDPOINT, TIDB_HOST or REDIS_HOST is configured"
         )
-    key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.touch(mode=0o600)
-        key_file.write_text(secrets.token_urlsafe(50))
-    return key_file.read_text().strip()
+    # A process started by none of the entry points that generate the key (a test run, a
+    # one-off script) gets a key of its own: it signs nothing that another process must read.
+    return read_key_file(DATA_DIR) or secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
@@ -57,6 +56,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "files",
+    "traces",
 ]
 
 MIDDLEWARE = [
@@ -154,7 +154,7 @@ if REDIS_HOST:
         }
     }
     DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
-    DJANGO_REDIS_LOGGER = "files.cache"
+    DJANGO_REDIS_LOGGER = "files.metadata"
 else:
     # Per process: the gunicorn config runs a single worker process (with threads) in this mode
     # so that every request sees the same cache.

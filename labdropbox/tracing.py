@@ -1,4 +1,4 @@
-"""OpenTelemetry set-up: once per process, after gunicorn forks (SPEC §5).
+"""OpenTelemetry set-up: once per process, after gunicorn forks.
 
 `configure_tracing()` builds the TracerProvider (resource `service.name`), adds a batched OTLP/HTTP
 export when JAEGER_ENDPOINT (or a standard OTEL_EXPORTER_OTLP_* endpoint) is set, and switches on
@@ -56,7 +56,7 @@ def default_processors() -> list[SpanProcessor]:
     """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
     processors = [processor for processor in [export_processor()] if processor is not None]
     if settings.TRACE_RECORDER_KEEP:
-        from files.recorder import recorder_processor
+        from traces.recorder import recorder_processor
 
         processors.append(
             recorder_processor(settings.TRACE_RECORDER_KEEP, settings.TRACE_RECORDER_PER_SECOND)
@@ -123,7 +123,7 @@ def _add_traceresponse(span: trace.Span, environ: dict, status: str, headers: li
     """`traceresponse: 00-<trace-id>-<span-id>-01` on every response, so a curl user can paste
     the trace id into Jaeger. Written here rather than by the contrib TraceResponsePropagator,
     which copies every trace flag (the SDK now also sets the level-2 "random" flag, giving -03)
-    where SPEC §4 promises the plain sampled flag."""
+    where the API promises the plain sampled flag."""
     context = span.get_span_context()
     if context.is_valid:
         flags = "01" if context.trace_flags.sampled else "00"

@@ -7,7 +7,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from labdropbox.data_dir import prepare_data_dir
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
+prepare_data_dir()  # before the settings read the key: a server started without `migrate`
 
 django_application = get_wsgi_application()
 

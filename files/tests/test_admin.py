@@ -6,11 +6,11 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from files.models import File, RecordedSpan, RecordedTrace
-from files.recorder import record_spans
+from files.models import File
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE, stored_keys
-from files.tests.helpers import download, payload, sha256, upload
+from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
+from testing.uploads import download, payload, sha256, upload
+from traces.recorder import record_spans
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +18,7 @@ C = TEST_CHUNK_SIZE
 
 
 def test_anonymous_user_is_sent_to_the_login_page(client):
-    for url in ("/admin/files/file/", "/admin/files/recordedtrace/", "/admin/files/file/upload/"):
+    for url in ("/admin/files/file/", "/admin/traces/recordedtrace/", "/admin/files/file/upload/"):
         response = client.get(url)
 
         assert response.status_code == 302
@@ -65,7 +65,7 @@ def test_detail_links_to_the_files_recent_traces(admin_client, client, spans):
 
     page = admin_client.get(f"/admin/files/file/{file_id}/change/").content.decode()
 
-    assert "/admin/files/recordedtrace/" in page
+    assert "/admin/traces/recordedtrace/" in page
     assert "write_file" in page
 
 
@@ -128,36 +128,3 @@ def test_delete_action_removes_metadata_chunks_and_cached_entry(admin_client, cl
     assert not File.objects.filter(pk=file_id).exists()
     assert stored_keys(store) == []
     assert client.get(f"/read/{file_id}").status_code == 404
-
-
-def test_trace_list_and_waterfall_pages(admin_client, client, spans, settings):
-    settings.JAEGER_UI_URL = "http://jaeger.example:16686"
-    file_id = upload(client, payload(3 * C))["file_id"]
-    spans.clear()
-    download(client, file_id)
-    (read,) = [s for s in spans.get_finished_spans() if s.name == "read_file"]
-    trace_id = format(read.context.trace_id, "032x")
-    record_spans(spans.get_finished_spans(), keep=10)
-
-    listing = admin_client.get("/admin/files/recordedtrace/").content.decode()
-    page = admin_client.get(f"/admin/files/recordedtrace/{trace_id}/change/").content.decode()
-
-    assert "read_file" in listing and "miss" in listing and file_id[:8] in listing
-    for name in ("read_file", "cache_lookup", "db_lookup", "download_chunk_2"):
-        assert f'data-span="{name}"' in page
-    assert f"http://jaeger.example:16686/trace/{trace_id}" in page
-
-
-def test_deleting_a_trace_in_the_admin_deletes_its_spans(admin_client, client, spans):
-    upload(client, payload(C))
-    record_spans(spans.get_finished_spans(), keep=10)
-    trace = RecordedTrace.objects.get(name="write_file")
-
-    response = admin_client.post(
-        "/admin/files/recordedtrace/",
-        {"action": "delete_selected", "_selected_action": [trace.trace_id], "post": "yes"},
-    )
-
-    assert response.status_code == 302
-    assert not RecordedTrace.objects.exists()
-    assert not RecordedSpan.objects.exists()

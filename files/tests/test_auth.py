@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from files.checks import check_api_token
-from files.tests.helpers import payload
+from testing.uploads import payload
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from files.maintenance import scan_orphans
 from files.models import File
 from files.storage import chunk_key
-from files.tests.conftest import stored_keys
-from files.tests.helpers import payload, upload
+from testing.fixtures import stored_keys
+from testing.uploads import payload, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -88,5 +88,5 @@ def test_unreachable_storage_fails_the_command(settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
     settings.S3_MAX_ATTEMPTS = 1
 
-    with pytest.raises(CommandError, match="object storage is unavailable"):
+    with pytest.raises(CommandError, match="object storage failed"):
         call_command("cleanup", "--grace-minutes", "0")

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from files.tests.helpers import payload
+from testing.uploads import payload
 
 MIB = 1024 * 1024
 

@@ -18,8 +18,8 @@ import yaml
 from django.core.management import get_commands
 from dockerfile_parse import DockerfileParser
 
-from bench.servers import PROJECT_DIR
 from labdropbox.tracing import OTLP_ENDPOINT_VARIABLES
+from testing.servers import PROJECT_DIR
 
 K8S_DIR = PROJECT_DIR / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.31.0"
@@ -29,8 +29,8 @@ NOT_IN_THE_KUBERNETES_SCHEMAS = {
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
     ("pingcap.com/v1alpha1", "TidbCluster"),
 }
-# SPEC §3's table: what the compose stack must set for the app.
-SPEC_VARIABLES = {
+# The documented settings that the compose stack must set for the app.
+STACK_VARIABLES = {
     "SERVICE_PORT", "DATA_DIR", "CHUNK_SIZE_MB", "READ_CONCURRENCY", "UPLOAD_CONCURRENCY",
     "MAX_UPLOAD_MB", "MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_BUCKET",
     "MINIO_SECURE", "TIDB_HOST", "TIDB_PORT", "TIDB_USER", "TIDB_PASSWORD", "TIDB_DATABASE",
@@ -41,9 +41,10 @@ SPEC_VARIABLES = {
 
 
 def variables_read() -> set[str]:
-    """Every environment variable the settings and the gunicorn config read."""
+    """Every environment variable the settings, the data folder and the gunicorn config read."""
     sources = [
         PROJECT_DIR / "labdropbox" / "settings.py",
+        PROJECT_DIR / "labdropbox" / "data_dir.py",
         PROJECT_DIR / "deploy" / "gunicorn.conf.py",
     ]
     names = set()
@@ -124,7 +125,7 @@ def test_compose_sets_every_setting_of_the_spec_and_only_settings_the_service_re
 
     assert app == migrate
     assert set(app) <= variables_read(), set(app) - variables_read()
-    assert set(app) >= SPEC_VARIABLES, SPEC_VARIABLES - set(app)
+    assert set(app) >= STACK_VARIABLES, STACK_VARIABLES - set(app)
     assert app["MINIO_ENDPOINT"] == "minio:9000"
     assert (app["TIDB_HOST"], app["TIDB_PORT"], app["DB_ENGINE"]) == ("tidb", "4000", "tidb")
     assert (app["REDIS_HOST"], app["JAEGER_ENDPOINT"]) == ("redis", "http://jaeger:4318")
@@ -201,7 +202,7 @@ def test_config_and_secret_hold_only_settings_the_service_reads():
     secret = by_kind("Secret", "labdropbox-secrets")["stringData"]
 
     assert set(config) | set(secret) <= variables_read()
-    assert (set(config) | set(secret)) >= SPEC_VARIABLES
+    assert (set(config) | set(secret)) >= STACK_VARIABLES
 
 
 def test_tidb_operator_flavour_points_the_app_at_its_cluster():

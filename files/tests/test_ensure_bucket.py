@@ -7,8 +7,9 @@ import uuid
 import pytest
 from django.core.management import CommandError, call_command
 
-from bench.servers import PROJECT_DIR
-from files.storage import S3Store, get_store, s3_client
+from files.storage import get_store
+from files.storage.s3 import S3Store, s3_client
+from testing.servers import PROJECT_DIR
 
 
 @pytest.mark.both_stores

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from bench.servers import PROJECT_DIR, free_port
+from testing.servers import PROJECT_DIR, free_port
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""Every error status of SPEC §4, each with its JSON `error` code: one row per status and code."""
+"""Every error status of the API, each with its JSON `error` code: one row per status and code."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from bench.servers import EMBEDDED, GunicornServer
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload, upload
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.servers import EMBEDDED, GunicornServer
+from testing.uploads import payload, upload
 
 pytestmark = pytest.mark.django_db
 

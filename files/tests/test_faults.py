@@ -1,5 +1,5 @@
-"""SPEC §8, row by row: break a real dependency under the gunicorn-run service and check that
-nothing is lost and nothing corrupt is served as good.
+"""The failure rules, row by row: break a real dependency under the gunicorn-run service and
+check that nothing is lost and nothing corrupt is served as good.
 
 The service reaches S3 (moto), and on the full stack MariaDB and Redis, through fault proxies
 (bench/faultproxy.py) that refuse, reset, stall or cut connections on command. Tests marked
@@ -19,10 +19,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from bench.faultproxy import FaultProxy
-from bench.servers import EMBEDDED, GunicornServer, recreate_mysql_database
-from files.storage import S3Store, chunk_key, s3_client
-from files.tests.helpers import payload, unfinished_upload
+from files.storage import chunk_key
+from files.storage.s3 import S3Store, s3_client
+from testing.faultproxy import FaultProxy
+from testing.mysql import recreate_mysql_database
+from testing.servers import EMBEDDED, GunicornServer
+from testing.uploads import payload, unfinished_upload, upload
 
 C = 64 * 1024
 # Short timeouts keep every fault bounded: these are the waits the assertions rely on.
@@ -95,10 +97,8 @@ def objects(service) -> set[str]:
     return {item.key for item in service.store.list()}
 
 
-def upload(service, data: bytes) -> str:
-    status, _, body = service.request("PUT", "/write?name=f.bin", body=data)
-    assert status == 201, body
-    return json.loads(body)["file_id"]
+def stored(service, data: bytes) -> str:
+    return upload(service, data, "f.bin")["file_id"]
 
 
 def timed(service, method: str, path: str, body: bytes | None = None):
@@ -135,7 +135,7 @@ def test_storage_failing_during_an_upload_is_503_and_keeps_nothing(service, prox
 
 @pytest.mark.parametrize("fault", ["refuse", "reset", "stall"])
 def test_storage_failing_before_a_read_starts_is_an_error_status(service, proxies, fault):
-    file_id = upload(service, payload(3 * C))
+    file_id = stored(service, payload(3 * C))
     getattr(proxies["s3"], fault)()
 
     status, body, seconds = timed(service, "GET", f"/read/{file_id}")
@@ -148,7 +148,7 @@ def test_storage_failing_before_a_read_starts_is_an_error_status(service, proxie
 @pytest.mark.parametrize("fault", ["reset", "stall", "cut"])
 def test_storage_failing_mid_read_cuts_the_connection_short(service, proxies, fault):
     data = payload(120 * C, seed=4)
-    file_id = upload(service, data)
+    file_id = stored(service, data)
     connection = service.connection(timeout=BOUND)
     connection.connect()
     # A small receive buffer, so the server cannot have fetched and sent the whole file before
@@ -176,8 +176,8 @@ def test_storage_failing_mid_read_cuts_the_connection_short(service, proxies, fa
 
 
 def test_deleted_or_overwritten_chunks_are_never_served_and_verify_reports_them(service):
-    first = upload(service, payload(5 * C, seed=1))
-    later = upload(service, payload(5 * C, seed=2))
+    first = stored(service, payload(5 * C, seed=1))
+    later = stored(service, payload(5 * C, seed=2))
     service.store.delete_many([chunk_key(first, 0)])
     service.store.put(chunk_key(later, 3), payload(C, seed=99))
 
@@ -206,9 +206,9 @@ def test_deleted_or_overwritten_chunks_are_never_served_and_verify_reports_them(
 def test_database_down_is_503_nothing_half_written_and_recovery_is_automatic(
     service, proxies, fault
 ):
-    cached = upload(service, payload(2 * C, seed=5))
+    cached = stored(service, payload(2 * C, seed=5))
     service.request("GET", f"/read/{cached}")  # its metadata is in Redis now
-    uncached = upload(service, payload(2 * C, seed=6))
+    uncached = stored(service, payload(2 * C, seed=6))
     files_before, objects_before = files_in_database(service), objects(service)
     proxies["db"].drop_connections()  # the workers' pooled connections break too
     getattr(proxies["db"], fault)()
@@ -228,7 +228,7 @@ def test_database_down_is_503_nothing_half_written_and_recovery_is_automatic(
     while service.request("GET", f"/read/{uncached}")[0] != 200 and time.monotonic() < deadline:
         time.sleep(0.2)
     assert service.request("GET", f"/read/{uncached}")[2] == payload(2 * C, seed=6)
-    assert upload(service, b"after the outage")
+    assert stored(service, b"after the outage")
 
 
 # --- Redis ------------------------------------------------------------------------------------
@@ -239,7 +239,7 @@ def read_was_cache_hit(service, trace_id: str) -> bool | None:
     deadline = time.monotonic() + BOUND
     while time.monotonic() < deadline:
         rows = service.sql(
-            f"SELECT cache_hit, name FROM files_recordedtrace WHERE trace_id = '{trace_id}'"
+            f"SELECT cache_hit, name FROM traces_recordedtrace WHERE trace_id = '{trace_id}'"
         )
         if rows and rows[0][1] == "GET /read/{file_id}":
             return bool(rows[0][0])
@@ -316,7 +316,7 @@ def test_worker_killed_mid_upload_leaves_no_metadata_and_cleanup_takes_its_chunk
 
 
 def test_delete_while_cached_is_404_at_once_on_every_worker(service):
-    file_id = upload(service, payload(C, seed=8))
+    file_id = stored(service, payload(C, seed=8))
     with ThreadPoolExecutor(8) as pool:
         warm = list(pool.map(lambda _: service.request("GET", f"/read/{file_id}")[0], range(16)))
     assert warm == [200] * 16

@@ -10,8 +10,8 @@ from django.core.management import call_command
 
 from files.models import Chunk, File
 from files.storage import chunk_key, get_store
-from files.tests.conftest import TEST_CHUNK_SIZE, stored_keys
-from files.tests.helpers import download, payload, sha256, upload
+from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
+from testing.uploads import download, payload, sha256, upload
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ import runpy
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from bench.servers import PROJECT_DIR
+from testing.servers import PROJECT_DIR
 
 CONFIG = str(PROJECT_DIR / "deploy" / "gunicorn.conf.py")
 

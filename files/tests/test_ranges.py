@@ -8,9 +8,9 @@ import pytest
 from django.utils.http import http_date
 
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload, sha256, upload
-from files.tests.wsgi import Trace, call_wsgi, put
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import payload, sha256, upload
+from testing.wsgi_client import Trace, call_wsgi, wsgi_app
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +52,7 @@ def range_cases() -> list[tuple[int, str]]:
 @pytest.mark.parametrize(("size", "header"), range_cases())
 def test_range_returns_exactly_the_slice_and_fetches_only_its_chunks(spans, size, header):
     data = payload(size)
-    file_id = put(data)
+    file_id = upload(wsgi_app, data, "traced.bin")["file_id"]
     start, stop = expected_slice(size, header)
 
     response = call_wsgi("GET", f"/read/{file_id}", headers={"Range": header})

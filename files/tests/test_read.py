@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -7,10 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from files.pipeline import ChunkCorrupt, ChunkGauge, Reading
-from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import download, payload, upload
+from files.errors import ChunkCorrupt
+from files.operations.read import FileRead
+from files.storage import chunk_key, get_store
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import download, payload, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -123,23 +125,48 @@ def test_storage_unreachable_during_read_is_503_json(client, settings):
     assert response.json()["error"] == "storage_unavailable"
 
 
-def test_read_never_holds_more_than_read_concurrency_chunks(client, settings):
+def test_read_never_holds_more_than_read_concurrency_chunks(client, settings, monkeypatch):
     settings.READ_CONCURRENCY = 4
     data = payload(200 * C)
     file_id = upload(client, data)["file_id"]
-    gauge = ChunkGauge()
+    # Measured from outside: chunks asked of the store, minus those the client has taken.
+    count = HeldChunks(monkeypatch)
 
-    with Reading(file_id) as reading:
-        stream = reading.stream(gauge=gauge)
+    with FileRead(file_id) as read:
+        body = read.body()
     received = []
-    for piece in stream:
+    for piece in body:
+        count.taken()
         received.append(piece)
         time.sleep(0.002)  # a slow client: the window fills up while it reads
-    stream.close()
+    body.close()
 
     assert b"".join(received) == data
-    assert gauge.peak == 4
-    assert gauge.current == 0
+    assert count.peak == 4
+    assert count.held == 0
+
+
+class HeldChunks:
+    """Counts the chunks a read holds: fetches started (patched into the store) minus pieces the
+    client has taken (the test calls taken())."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.held = self.peak = 0
+        self._lock = threading.Lock()
+        store = get_store()
+        real_get = store.get
+
+        def counting_get(*args, **kwargs):
+            with self._lock:
+                self.held += 1
+                self.peak = max(self.peak, self.held)
+            return real_get(*args, **kwargs)
+
+        monkeypatch.setattr(store, "get", counting_get)
+
+    def taken(self) -> None:
+        with self._lock:
+            self.held -= 1
 
 
 def test_redis_outage_falls_back_to_the_database(client, settings, caplog):

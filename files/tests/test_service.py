@@ -8,22 +8,10 @@ import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from files.tests.conftest import SERVICE_CHUNK_SIZE
-from files.tests.helpers import payload, sha256, unfinished_upload
+from testing.fixtures import SERVICE_CHUNK_SIZE
+from testing.uploads import download, payload, sha256, unfinished_upload, upload
 
 C = SERVICE_CHUNK_SIZE
-
-
-def put(service, data: bytes, name: str = "f.bin") -> dict:
-    status, _headers, body = service.request("PUT", f"/write?name={name}", body=data)
-    assert status == 201, body
-    return json.loads(body)
-
-
-def get(service, file_id: str) -> bytes:
-    status, _headers, body = service.request("GET", f"/read/{file_id}")
-    assert status == 200, body
-    return body
 
 
 def test_health_is_ok(service):
@@ -40,17 +28,17 @@ def test_admin_static_files_are_served_with_debug_off(service):
 
 def test_eight_uploads_and_eight_downloads_at_once_are_all_correct(service):
     datas = [payload(size, seed=1) for size in (0, 1, C - 1, C, C + 1, 5 * C, 7 * C + 3, 11 * C)]
-    first = [put(service, data) for data in datas]
+    first = [upload(service, data) for data in datas]
 
     with ThreadPoolExecutor(16) as pool:
-        uploads = [pool.submit(put, service, data, f"up{i}.bin") for i, data in enumerate(datas)]
-        downloads = [pool.submit(get, service, body["file_id"]) for body in first]
+        uploads = [pool.submit(upload, service, data, f"up{i}.bin") for i, data in enumerate(datas)]
+        downloads = [pool.submit(download, service, body["file_id"]) for body in first]
         uploaded = [future.result() for future in uploads]
         downloaded = [future.result() for future in downloads]
 
     assert downloaded == datas
     assert [body["sha256"] for body in uploaded] == [sha256(data) for data in datas]
-    assert [get(service, body["file_id"]) for body in uploaded] == datas
+    assert [download(service, body["file_id"]) for body in uploaded] == datas
 
 
 def test_chunked_transfer_encoding_upload(service):
@@ -64,7 +52,7 @@ def test_chunked_transfer_encoding_upload(service):
 
     assert response.status == 201, body
     assert body["file_size"] == len(data)
-    assert get(service, body["file_id"]) == data
+    assert download(service, body["file_id"]) == data
 
 
 def test_client_gone_mid_upload_keeps_nothing(service):
@@ -103,7 +91,7 @@ def test_client_that_stalls_mid_upload_times_out_and_keeps_nothing(service):
 
 def test_every_worker_records_its_traces_for_the_admin(service):
     datas = [payload(size, seed=2) for size in (C, 3 * C, 10 * C)]
-    file_ids = [put(service, data)["file_id"] for data in datas]
+    file_ids = [upload(service, data)["file_id"] for data in datas]
 
     def read(file_id: str) -> str:
         status, headers, _ = service.request("GET", f"/read/{file_id}")
@@ -113,7 +101,7 @@ def test_every_worker_records_its_traces_for_the_admin(service):
     with ThreadPoolExecutor(8) as pool:
         trace_ids = set(pool.map(read, file_ids * 4))
     wanted = ", ".join(f"'{trace_id}'" for trace_id in trace_ids)
-    query = f"SELECT name, span_count FROM files_recordedtrace WHERE trace_id IN ({wanted})"
+    query = f"SELECT name, span_count FROM traces_recordedtrace WHERE trace_id IN ({wanted})"
     # A trace's spans can reach the database in several batches (the root span ends last).
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:

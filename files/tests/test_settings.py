@@ -12,8 +12,8 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from bench.servers import PROJECT_DIR
 from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list
+from testing.servers import PROJECT_DIR
 
 # No django.setup(): loading a MySQL backend would need mysqlclient, which `make test` lacks.
 SHOW = """
@@ -68,13 +68,43 @@ def test_nothing_set_runs_embedded(tmp_path):
     assert loaded["chunk_size"] == 1024 * 1024
 
 
-def test_embedded_secret_key_is_generated_once_into_data_dir(tmp_path):
-    first = load_settings(tmp_path)["secret_key"]
-    second = load_settings(tmp_path)["secret_key"]
+def test_loading_settings_writes_nothing(tmp_path):
+    data_dir = tmp_path / "data"
+
+    load_settings(tmp_path, DATA_DIR=str(data_dir))
+
+    assert not data_dir.exists()
+
+
+def test_migrate_generates_the_embedded_secret_key_once_into_data_dir(tmp_path):
+    data_dir = tmp_path / "data"
+    env = {"DATA_DIR": str(data_dir)}
+
+    manage(env, "migrate", "--noinput")
+    first = load_settings(tmp_path, **env)["secret_key"]
+    manage(env, "migrate", "--noinput")
+    second = load_settings(tmp_path, **env)["secret_key"]
 
     assert len(first) >= 50
-    assert first == second == (tmp_path / "secret_key").read_text()
-    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+    assert first == second == (data_dir / "secret_key").read_text()
+    assert (data_dir / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_a_configured_secret_key_is_never_written(tmp_path):
+    manage({"DATA_DIR": str(tmp_path), "SECRET_KEY": "configured"}, "migrate", "--noinput")
+
+    assert not (tmp_path / "secret_key").exists()
+    assert load_settings(tmp_path, SECRET_KEY="configured")["secret_key"] == "configured"
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run(
+        [sys.executable, "manage.py", *args, "-v0"],
+        cwd=PROJECT_DIR,
+        env={"PATH": "/usr/bin:/bin"} | env,
+        check=True,
+        capture_output=True,
+    )
 
 
 def test_real_component_without_secret_key_is_refused(tmp_path):

@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from files.storage import ChunkNotFound, StorageUnavailable, get_store
+from files.errors import ChunkNotFound, StorageUnavailable
+from files.storage import get_store
 
 pytestmark = pytest.mark.both_stores
 

@@ -1,4 +1,5 @@
-"""The span tree of SPEC §5, through the real WSGI application and its tracing middleware."""
+"""The span tree of every operation, through the real WSGI application and its tracing
+middleware."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload
-from files.tests.wsgi import TRACERESPONSE, Trace, call_wsgi, put, put_traced
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import payload, upload
+from testing.wsgi_client import TRACERESPONSE, Trace, call_wsgi, wsgi_app
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ def read_trace(spans, file_id: str) -> tuple[Trace, object]:
 @pytest.mark.both_stores
 def test_read_of_ten_chunks_has_the_span_tree_of_the_spec(spans, store_kind):
     data = payload(10 * C)
-    file_id = put(data)
+    file_id = upload(wsgi_app, data, "traced.bin")["file_id"]
 
     trace, response = read_trace(spans, file_id)
 
@@ -64,7 +65,7 @@ def test_read_of_ten_chunks_has_the_span_tree_of_the_spec(spans, store_kind):
 
 
 def test_streamed_read_spans_all_lie_inside_the_server_span(spans):
-    file_id = put(payload(10 * C))
+    file_id = upload(wsgi_app, payload(10 * C), "traced.bin")["file_id"]
 
     trace, _response = read_trace(spans, file_id)
 
@@ -79,7 +80,7 @@ def test_parallel_downloads_overlap_in_time(spans, settings, s3_server):
 
     store = get_store()
     store.ensure_bucket()
-    file_id = put(payload(10 * C))
+    file_id = upload(wsgi_app, payload(10 * C), "traced.bin")["file_id"]
     # A small, fixed delay on every chunk fetch, so the fetches are certain to overlap.
     store.client.meta.events.register("before-send.s3.GetObject", lambda **kw: time.sleep(0.05))
 
@@ -93,7 +94,7 @@ def test_parallel_downloads_overlap_in_time(spans, settings, s3_server):
 
 
 def test_cache_miss_then_hit(spans):
-    file_id = put(payload(2 * C))
+    file_id = upload(wsgi_app, payload(2 * C), "traced.bin")["file_id"]
 
     miss, _ = read_trace(spans, file_id)
     hit, _ = read_trace(spans, file_id)
@@ -106,8 +107,8 @@ def test_cache_miss_then_hit(spans):
 
 @pytest.mark.both_stores
 def test_write_has_the_span_tree_of_the_spec(spans, store_kind):
-    body, response = put_traced(payload(3 * C + 1), name="w.bin")
-    file_id = body["file_id"]
+    response = call_wsgi("PUT", "/write?name=w.bin", body=payload(3 * C + 1))
+    file_id = json.loads(response.body)["file_id"]
     trace = Trace.of(spans, response)
 
     (root,) = trace.roots
@@ -133,7 +134,7 @@ def test_write_has_the_span_tree_of_the_spec(spans, store_kind):
 
 
 def test_corrupt_chunk_before_the_headers_is_an_error_span(spans, store):
-    file_id = put(payload(3 * C))
+    file_id = upload(wsgi_app, payload(3 * C), "traced.bin")["file_id"]
     store.put(chunk_key(file_id, 0), payload(C, seed=3))
 
     trace, response = read_trace(spans, file_id)
@@ -146,7 +147,7 @@ def test_corrupt_chunk_before_the_headers_is_an_error_span(spans, store):
 
 
 def test_corrupt_chunk_after_the_headers_is_an_error_on_every_level(spans, store):
-    file_id = put(payload(6 * C))
+    file_id = upload(wsgi_app, payload(6 * C), "traced.bin")["file_id"]
     store.put(chunk_key(file_id, 3), b"other bytes")
 
     trace, response = read_trace(spans, file_id)

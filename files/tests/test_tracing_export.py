@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-from bench.servers import EMBEDDED, BlackHole, GunicornServer, OtlpReceiver
-from files.tests.conftest import SERVICE_CHUNK_SIZE
-from files.tests.helpers import payload
-from files.tests.wsgi import TRACERESPONSE
+from testing.fixtures import SERVICE_CHUNK_SIZE
+from testing.servers import EMBEDDED, BlackHole, GunicornServer, OtlpReceiver
+from testing.uploads import payload
+from testing.wsgi_client import TRACERESPONSE
 
 C = SERVICE_CHUNK_SIZE
 

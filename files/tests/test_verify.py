@@ -9,8 +9,8 @@ from django.core.management import CommandError, call_command
 
 from files.models import Chunk
 from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload, upload
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import payload, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -84,7 +84,7 @@ def test_unreachable_storage_fails_the_command(client, settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
     settings.S3_MAX_ATTEMPTS = 1
 
-    with pytest.raises(CommandError, match="object storage is unavailable"):
+    with pytest.raises(CommandError, match="object storage failed"):
         call_command("verify", file_id)
 
 

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import io
+import threading
 
 import pytest
 
+from files.errors import IncompleteBody
 from files.models import Chunk, File
-from files.pipeline import ChunkGauge, IncompleteBody, write_file
-from files.storage import chunk_key
-from files.tests.conftest import TEST_CHUNK_SIZE, stored_keys
-from files.tests.helpers import download, payload, sha256, upload
+from files.operations.write import write_file
+from files.storage import chunk_key, get_store
+from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
+from testing.uploads import download, payload, sha256, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -170,13 +172,43 @@ def test_storage_unreachable_is_503_and_keeps_no_metadata(client, settings):
     assert not File.objects.exists()
 
 
-def test_upload_never_holds_more_than_upload_concurrency_chunks(settings, store):
+def test_upload_never_holds_more_than_upload_concurrency_chunks(settings, store, monkeypatch):
     settings.UPLOAD_CONCURRENCY = 3
-    gauge = ChunkGauge()
     data = payload(200 * C)
+    # Measured from outside: bytes read from the body, minus bytes the store has taken.
+    held = HeldBytes(monkeypatch, io.BytesIO(data))
 
-    file = write_file("many.bin", io.BytesIO(data), length=len(data), gauge=gauge)
+    file = write_file("many.bin", held.body, length=len(data))
 
     assert file.chunk_count == 200
-    assert 2 <= gauge.peak <= 3
-    assert gauge.current == 0
+    assert 2 * C <= held.peak <= 3 * C
+    assert held.held == 0
+
+
+class HeldBytes:
+    """Bytes an upload holds: read from the body (a wrapped BytesIO) and not yet stored (the
+    store's put is patched)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, body: io.BytesIO) -> None:
+        self.held = self.peak = 0
+        self._lock = threading.Lock()
+        store = get_store()
+        real_put, real_read = store.put, body.read
+
+        def counting_read(size: int = -1) -> bytes:
+            data = real_read(size)
+            self._add(len(data))
+            return data
+
+        def counting_put(key: str, data: bytes) -> None:
+            real_put(key, data)
+            self._add(-len(data))
+
+        monkeypatch.setattr(store, "put", counting_put)
+        body.read = counting_read  # type: ignore[method-assign]
+        self.body = body
+
+    def _add(self, size: int) -> None:
+        with self._lock:
+            self.held += size
+            self.peak = max(self.peak, self.held)

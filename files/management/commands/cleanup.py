@@ -4,8 +4,9 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
+from files.errors import StorageRejected, StorageUnavailable
 from files.maintenance import delete_orphan, human_size, scan_orphans
-from files.storage import StorageUnavailable, get_store
+from files.storage import get_store
 
 
 class Command(BaseCommand):
@@ -46,8 +47,8 @@ class Command(BaseCommand):
                 self.stdout.write("dry run: nothing deleted")
                 return
             failed = [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
-        except StorageUnavailable as exc:
-            raise CommandError(f"object storage is unavailable: {exc}") from exc
+        except (StorageUnavailable, StorageRejected) as exc:
+            raise CommandError(f"object storage failed: {exc}") from exc
         if failed:
             raise CommandError(f"deleted {objects - len(failed)} objects; {len(failed)} failed")
         self.stdout.write(self.style.SUCCESS(f"deleted {objects} objects"))

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.storage import StorageUnavailable, get_store
+from files.errors import StorageRejected, StorageUnavailable
+from files.storage import get_store
 
 
 class Command(BaseCommand):
@@ -12,7 +13,7 @@ class Command(BaseCommand):
         store = get_store()
         try:
             created = store.ensure_bucket()
-        except StorageUnavailable as exc:
+        except (StorageUnavailable, StorageRejected) as exc:
             raise CommandError(f"could not reach {store.description}: {exc}") from exc
         verb = "created" if created else "already exists:"
         self.stdout.write(self.style.SUCCESS(f"{verb} {store.description}"))

@@ -4,10 +4,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.cache import FileNotFound, parse_file_id
+from files.errors import FileNotFound, StorageRejected, StorageUnavailable
 from files.maintenance import human_size, verify_files
+from files.metadata import parse_file_id
 from files.models import File
-from files.storage import StorageUnavailable
 
 PROGRESS_EVERY_SECONDS = 5.0
 
@@ -28,7 +28,7 @@ class Command(BaseCommand):
         try:
             ids = [parse_file_id(raw) for raw in file_ids]
         except FileNotFound as exc:
-            raise CommandError(f"not a file id: {exc}") from exc
+            raise CommandError(f"not a file id: {exc.file_id}") from exc
         if all:
             ids = list(File.objects.order_by("created_at").values_list("id", flat=True))
         bad_files = problems = checked_bytes = 0
@@ -46,9 +46,9 @@ class Command(BaseCommand):
                         f"checked {position}/{len(ids)} files ({human_size(checked_bytes)})"
                     )
         except FileNotFound as exc:
-            raise CommandError(f"no file has id {exc}") from exc
-        except StorageUnavailable as exc:
-            raise CommandError(f"object storage is unavailable: {exc}") from exc
+            raise CommandError(f"no file has id {exc.file_id}") from exc
+        except (StorageUnavailable, StorageRejected) as exc:
+            raise CommandError(f"object storage failed: {exc}") from exc
         summary = (
             f"checked {len(ids)} files ({human_size(checked_bytes)}): "
             f"{bad_files} with problems, {problems} problems"

@@ -1,10 +1,9 @@
-"""Calling the real WSGI application (tracing middleware included) in the test process, and
-reading the trace a request produced."""
+"""A test client that calls the real WSGI application — tracing middleware included, as gunicorn
+would — in the test process, and reads the trace a request produced."""
 
 from __future__ import annotations
 
 import io
-import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlsplit
@@ -70,14 +69,22 @@ def call_wsgi(
     return WsgiResponse(started["status"], started["headers"], b"".join(pieces), error)
 
 
-def put(data: bytes, name: str = "traced.bin") -> str:
-    return put_traced(data, name)[0]["file_id"]
+class WsgiApp:
+    """The application as an upload/download target (testing.uploads): request() answers
+    (status, headers, body), an error raised mid-body ending the body there."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        response = call_wsgi(method, path, body or b"", headers)
+        return response.status, response.headers, response.body
 
 
-def put_traced(data: bytes, name: str = "traced.bin"):
-    response = call_wsgi("PUT", f"/write?name={name}", body=data)
-    assert response.status == 201, response.body
-    return json.loads(response.body), response
+wsgi_app = WsgiApp()
 
 
 class Trace:

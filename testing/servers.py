@@ -22,6 +22,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from testing.mysql import mysql_query, recreate_mysql_database
+
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -152,17 +154,8 @@ class GunicornServer:
         `sql_env` (the service's own settings, unless a test routes around a proxy)."""
         env = self.sql_env
         if env.get("TIDB_HOST"):
-            import MySQLdb
-
-            connection = MySQLdb.connect(
-                host=env["TIDB_HOST"],
-                port=int(env.get("TIDB_PORT") or 4000),
-                user=env.get("TIDB_USER") or "root",
-                password=env.get("TIDB_PASSWORD", ""),
-                database=env["TIDB_DATABASE"],
-            )
-        else:
-            connection = sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3")
+            return mysql_query(env, query, database=env["TIDB_DATABASE"])
+        connection = sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3")
         try:
             cursor = connection.cursor()
             cursor.execute(query)
@@ -253,31 +246,12 @@ class BlackHole:
         self.socket.close()
 
 
-def recreate_mysql_database(env: dict[str, str], name: str) -> str:
-    """An empty database `name` on the MySQL-protocol server that `env` (TIDB_*) points at."""
-    import MySQLdb
-
-    connection = MySQLdb.connect(
-        host=env["TIDB_HOST"],
-        port=int(env.get("TIDB_PORT") or 4000),
-        user=env.get("TIDB_USER") or "root",
-        password=env.get("TIDB_PASSWORD", ""),
-    )
-    try:
-        cursor = connection.cursor()
-        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
-        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    finally:
-        connection.close()
-    return name
-
-
 @contextmanager
 def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[GunicornServer]:
     """moto plus the service under gunicorn, on the database and cache the environment
     configures (a fresh MySQL database when TIDB_HOST is set); yields the service."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
-    from files.storage import S3Store, s3_client
+    from files.storage.s3 import S3Store, s3_client
 
     moto = MotoServer(folder / "moto.log")
     env = {

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from files.models import RecordedTrace
-from files.recorder import record_spans
 from files.storage import get_store
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload
-from files.tests.wsgi import call_wsgi
-from files.waterfall import layout
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import payload
+from testing.wsgi_client import call_wsgi
+from traces.models import RecordedTrace
+from traces.recorder import record_spans
+from traces.waterfall import layout
 
 pytestmark = pytest.mark.django_db
 
@@ -99,7 +99,7 @@ def test_chromium_renders_overlapping_download_bars(
         page.fill("#id_username", "admin")
         page.fill("#id_password", "password")
         page.click("input[type=submit]")
-        page.goto(f"{live_server.url}/admin/files/recordedtrace/{trace.trace_id}/change/")
+        page.goto(f"{live_server.url}/admin/traces/recordedtrace/{trace.trace_id}/change/")
         boxes = [
             page.locator(f'details[data-span="download_chunk_{i}"] .wf-bar').bounding_box()
             for i in range(10)

@@ -9,7 +9,7 @@ It forwards to a target (an S3 server, MariaDB, Redis…) and can, at any moment
 - cut every response after N bytes.
 
 Tests drive it from Python (it runs its own event loop on a background thread); the benchmark
-also runs it as a program: `python -m bench.faultproxy --target 127.0.0.1:9000 --latency-ms 100`.
+also runs it as a program: `python -m testing.faultproxy --target 127.0.0.1:9000 --latency-ms 100`.
 """
 
 from __future__ import annotations

@@ -4,10 +4,10 @@ A SpanExporter behind its own BatchSpanProcessor: the request thread only queues
 the processor's background thread writes them in batches, so recording never slows a request.
 Every gunicorn worker records its own requests into the shared database, beside the OTLP export.
 
-Only traces of the service's own work are kept (those with a span from the `labdropbox.files`
-tracer): a health probe or an admin page view is not. At most TRACE_RECORDER_PER_SECOND traces a
-second are recorded per worker — a busy server samples instead of spending its CPU on traces no
-one will open — and the newest TRACE_RECORDER_KEEP are kept.
+Only traces of the service's own work are kept (those with a span from one of the project's
+`labdropbox.*` tracers): a health probe or an admin page view is not. At most
+TRACE_RECORDER_PER_SECOND traces a second are recorded per worker — a busy server samples instead
+of spending its CPU on traces no one will open — and the newest TRACE_RECORDER_KEEP are kept.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from opentelemetry.trace import StatusCode
 
 log = logging.getLogger(__name__)
 
-APP_SCOPE = "labdropbox.files"
+# The project's own tracers are named `labdropbox.<app>`; their spans mark a trace worth keeping.
+APP_SCOPE_PREFIX = "labdropbox."
 # A 10 GiB read is 10,240 chunk downloads: past this many spans a waterfall is not readable.
 MAX_SPANS_PER_TRACE = 1000
 
@@ -43,7 +44,7 @@ def recorder_processor(keep: int, per_second: float) -> RateLimitedProcessor:
 class RateLimitedProcessor(SpanProcessor):
     """Passes on whole traces, at most `per_second` a second (a token bucket).
 
-    A trace is admitted or refused when its first `labdropbox.files` span ends, and every later
+    A trace is admitted or refused when its first `labdropbox.*` span ends, and every later
     span of it follows that decision. Spans that end before (a botocore or database span) are
     passed on: without an admitted operation span the exporter drops their trace anyway. A root
     span that ends undecided closes a trace with no operation in it (a health probe, an admin
@@ -120,7 +121,7 @@ def hex_id(number: int, width: int) -> str:
 
 def record_spans(spans: Sequence[ReadableSpan], keep: int) -> None:
     """Store the spans of traces worth keeping, update their summaries, drop the oldest traces."""
-    from files.models import RecordedTrace
+    from traces.models import RecordedTrace
 
     by_trace: dict[str, list[ReadableSpan]] = defaultdict(list)
     for span in spans:
@@ -157,7 +158,7 @@ SPAN_FIELDS = (
 def insert_spans(rows: list[tuple]) -> None:
     """One executemany INSERT: building a model instance per span was most of the recorder's
     cost (a 256-chunk read is 260 spans)."""
-    from files.models import RecordedSpan
+    from traces.models import RecordedSpan
 
     if not rows:
         return
@@ -178,13 +179,13 @@ def _is_root(span: ReadableSpan) -> bool:
 
 def _is_app_span(span: ReadableSpan) -> bool:
     scope = span.instrumentation_scope
-    return scope is not None and scope.name == APP_SCOPE
+    return scope is not None and scope.name.startswith(APP_SCOPE_PREFIX)
 
 
 def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
     """Fold a batch of a trace's spans into its summary row (spans of one trace can arrive in
     several batches: a streamed read's root span ends last)."""
-    from files.models import RecordedTrace
+    from traces.models import RecordedTrace
 
     start_ns = min(span.start_time for span in spans)
     end_ns = max(span.end_time for span in spans)
@@ -242,7 +243,7 @@ def span_row(trace_id: str, span: ReadableSpan) -> tuple:
 
 def prune(keep: int) -> None:
     """Keep the newest `keep` traces."""
-    from files.models import RecordedTrace
+    from traces.models import RecordedTrace
 
     old = list(
         RecordedTrace.objects.order_by("-started_at", "trace_id").values_list(
@@ -254,7 +255,7 @@ def prune(keep: int) -> None:
 
 def delete_traces(trace_ids: list[str]) -> None:
     """Delete traces and their spans: two DELETE statements, nothing loaded into memory."""
-    from files.models import RecordedSpan, RecordedTrace
+    from traces.models import RecordedSpan, RecordedTrace
 
     if trace_ids:
         with transaction.atomic():

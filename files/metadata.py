@@ -1,7 +1,8 @@
-"""Read-through cache of file metadata (the File row and its chunk list).
+"""A file's metadata (its File row and chunk list) as the operations see it, read through the cache.
 
 A cache hit answers without touching the database. Entries are plain dicts and tuples, not
-pickled model instances, so an entry written by one release is still readable by the next.
+pickled model instances, so an entry written by one release is still readable by the next. A
+deleted file leaves a tombstone in the shared cache, so every worker answers 404 at once.
 """
 
 from __future__ import annotations
@@ -9,22 +10,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.core.cache import cache
-from opentelemetry import trace
 
-from files.models import File, file_span_attributes
+from files import spans
+from files.errors import FileNotFound
+from files.models import File
+from files.spans import tracer
 from files.storage import chunk_key
-
-tracer = trace.get_tracer("labdropbox.files")
 
 # Bump when the cached shape changes: old entries are then simply never read again.
 CACHE_VERSION = 1
 TOMBSTONE = {"deleted": True}
-
-
-class FileNotFound(Exception):
-    """No committed file has this id (or the id is not a UUID at all)."""
 
 
 @dataclass(frozen=True)
@@ -58,7 +56,7 @@ class FileMeta:
             ),
         )
 
-    def to_cache(self) -> dict:
+    def to_cache(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "size": self.size,
@@ -68,7 +66,7 @@ class FileMeta:
         }
 
     @classmethod
-    def from_cache(cls, file_id: uuid.UUID, entry: dict) -> FileMeta:
+    def from_cache(cls, file_id: uuid.UUID, entry: dict[str, Any]) -> FileMeta:
         return cls(
             id=file_id,
             name=entry["name"],
@@ -83,38 +81,40 @@ class FileMeta:
 
     @property
     def span_attributes(self) -> dict[str, str | int]:
-        return file_span_attributes(self.id, self.name, self.size, len(self.chunks))
-
-
-def cache_key(file_id: uuid.UUID) -> str:
-    return f"file-meta:{file_id}"
+        return spans.file_attributes(self.id, self.name, self.size, len(self.chunks))
 
 
 def parse_file_id(raw: str) -> uuid.UUID:
+    """The id in a URL, or FileNotFound: an id that is not a UUID names no file."""
     try:
         return uuid.UUID(raw)
     except (ValueError, TypeError, AttributeError):
         raise FileNotFound(raw) from None
 
 
-def lookup_file(raw_id: str) -> FileMeta:
+def cache_key(file_id: uuid.UUID) -> str:
+    return f"file-meta:{file_id}"
+
+
+def get_file_meta(raw_id: str) -> FileMeta:
     """The file's metadata: from the cache, else from the database (then cached)."""
     file_id = parse_file_id(raw_id)
-    with tracer.start_as_current_span("cache_lookup") as span:
+    with tracer.start_as_current_span(spans.CACHE_LOOKUP) as span:
         entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
         span.set_attribute("cache.hit", entry is not None)
     if entry == TOMBSTONE:
         raise FileNotFound(str(file_id))
     if entry is not None:
         return FileMeta.from_cache(file_id, entry)
-    with tracer.start_as_current_span("db_lookup"):
-        meta = load_file(file_id)
+    with tracer.start_as_current_span(spans.DB_LOOKUP):
+        meta = load_file_meta(file_id)
         # add(), not set(): a tombstone that a delete wrote meanwhile must win.
         cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
     return meta
 
 
-def load_file(file_id: uuid.UUID) -> FileMeta:
+def load_file_meta(file_id: uuid.UUID) -> FileMeta:
+    """The file's metadata straight from the database, bypassing the cache."""
     try:
         file = File.objects.get(pk=file_id)
     except File.DoesNotExist:
@@ -123,11 +123,12 @@ def load_file(file_id: uuid.UUID) -> FileMeta:
     return FileMeta.from_model(file, rows)
 
 
-def forget(file_id: uuid.UUID) -> None:
+def drop_cached_meta(file_id: uuid.UUID) -> None:
+    """After a write: no stale entry can exist for a new id, but a tombstone might."""
     cache.delete(cache_key(file_id), version=CACHE_VERSION)
 
 
-def bury(file_id: uuid.UUID) -> None:
-    """Mark a deleted file in the shared cache, so every worker answers 404 at once, and a read
-    that looked the file up just before the delete cannot put it back (lookup_file uses add)."""
+def mark_deleted_in_cache(file_id: uuid.UUID) -> None:
+    """After a delete: every worker answers 404 at once, and a read that looked the file up
+    just before the delete cannot put it back (get_file_meta only adds)."""
     cache.set(cache_key(file_id), TOMBSTONE, version=CACHE_VERSION)

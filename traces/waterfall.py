@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from files.models import RecordedSpan
+from traces.models import RecordedSpan
 
 # A bar thinner than this would vanish; it is drawn this wide (in % of the trace) instead.
 MIN_WIDTH_PERCENT = 0.3

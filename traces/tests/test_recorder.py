@@ -11,17 +11,17 @@ from django.test.utils import CaptureQueriesContext
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from files.models import RecordedSpan, RecordedTrace
-from files.recorder import (
+from testing.fixtures import TEST_CHUNK_SIZE
+from testing.uploads import payload
+from testing.wsgi_client import Trace, call_wsgi
+from traces.models import RecordedSpan, RecordedTrace
+from traces.recorder import (
     DatabaseSpanExporter,
     RateLimitedProcessor,
     delete_traces,
     record_spans,
     recorder_processor,
 )
-from files.tests.conftest import TEST_CHUNK_SIZE
-from files.tests.helpers import payload
-from files.tests.wsgi import Trace, call_wsgi
 
 pytestmark = pytest.mark.django_db
 

@@ -1,4 +1,5 @@
-"""Fixtures: every test gets its own empty chunk store, on the filesystem or in a moto S3 server.
+"""The test suites' fixtures (a pytest plugin, loaded by the root conftest.py): every test gets
+its own empty chunk store, on the filesystem or in a moto S3 server.
 
 `pytest --store=s3` makes S3 the default store (`make test-services` does, with MariaDB and
 Redis configured through the environment). Tests marked `both_stores` run on both regardless.
@@ -15,9 +16,12 @@ from django.conf import settings as django_settings
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from bench.servers import GunicornServer, MotoServer, recreate_mysql_database
-from files.storage import FilesystemStore, S3Store, get_store, s3_client
+from files.storage import ChunkStore, get_store
+from files.storage.filesystem import FilesystemStore
+from files.storage.s3 import S3Store, s3_client
 from labdropbox.tracing import configure_tracing
+from testing.mysql import recreate_mysql_database
+from testing.servers import GunicornServer, MotoServer
 
 STORE_KINDS = ("filesystem", "s3")
 TEST_CHUNK_SIZE = 16 * 1024
@@ -86,7 +90,7 @@ def store(request: pytest.FixtureRequest, store_kind: str, settings, tmp_path: P
     return chunk_store
 
 
-def stored_keys(chunk_store) -> list[str]:
+def stored_keys(chunk_store: ChunkStore) -> list[str]:
     return sorted(item.key for item in chunk_store.list())
 
 

@@ -1,0 +1,169 @@
+"""Every error the service answers with: exceptions that carry their own HTTP status and code.
+
+Operations, the metadata layer and the chunk stores raise these; the API turns any of them into
+`{"error": code, "detail": sentence}` with one function, `error_response`. A new error is a new
+subclass here, never a new entry in a table somewhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base of every error the API reports. `detail` defaults to the class's sentence."""
+
+    status = 500
+    code = "internal_error"
+    default_detail = "the server failed; the error has been logged"
+
+    def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail or self.default_detail
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+    @property
+    def public_detail(self) -> str:
+        """What the client is told: its own mistake in full; of our failures, only the kind
+        (the specifics, such as hosts and keys, go to the log)."""
+        return self.detail if self.status < 500 else self.default_detail
+
+
+# --- the client's request ------------------------------------------------------------------------
+
+
+class InvalidName(ServiceError):
+    status, code = 400, "invalid_name"
+
+
+class InvalidLength(ServiceError):
+    status, code = 400, "invalid_length"
+
+
+class InvalidParameter(ServiceError):
+    status, code = 400, "invalid_parameter"
+
+
+class IncompleteBody(ServiceError):
+    """The client sent less than it announced, or went away mid-upload."""
+
+    status, code = 400, "incomplete_body"
+
+
+class Unauthorized(ServiceError):
+    status, code = 401, "unauthorized"
+    default_detail = "send Authorization: Bearer <API_TOKEN>"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="labdropbox"'})
+
+
+class NotFound(ServiceError):
+    status, code = 404, "not_found"
+    default_detail = "nothing here"
+
+
+class FileNotFound(NotFound):
+    """No committed file has this id (or the id is not a UUID at all)."""
+
+    def __init__(self, file_id: str) -> None:
+        super().__init__("no file has this id")
+        self.file_id = file_id
+
+
+class MethodNotAllowed(ServiceError):
+    status, code = 405, "method_not_allowed"
+
+    def __init__(self, allowed: tuple[str, ...]) -> None:
+        super().__init__(f"use {' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
+
+
+class LengthRequired(ServiceError):
+    status, code = 411, "length_required"
+    default_detail = "send Content-Length or a chunked body"
+
+
+class PreconditionFailed(ServiceError):
+    status, code = 412, "precondition_failed"
+    default_detail = "If-Match or If-Unmodified-Since failed"
+
+
+class BodyTooLarge(ServiceError):
+    status, code = 413, "too_large"
+
+
+class RangeNotSatisfiable(ServiceError):
+    status, code = 416, "range_not_satisfiable"
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"})
+
+
+# --- the service's dependencies ------------------------------------------------------------------
+
+
+class ChunkNotFound(ServiceError):
+    """The chunk object does not exist (or not with the bytes asked for)."""
+
+    status, code = 502, "chunk_missing"
+    default_detail = "a chunk of this file is missing from object storage"
+
+
+class ChunkCorrupt(ServiceError):
+    """A chunk object's bytes do not match the size or SHA-256 recorded for it."""
+
+    status, code = 502, "chunk_corrupt"
+    default_detail = "a chunk of this file does not match its checksum"
+
+
+class StorageRejected(ServiceError):
+    """Object storage answered, and refused for good: wrong credentials, no such bucket, no
+    permission. Retrying will not help; the service's configuration must change."""
+
+    status, code = 502, "storage_misconfigured"
+    default_detail = "object storage refused the request; the service's storage settings are wrong"
+
+
+class StorageUnavailable(ServiceError):
+    """The object store could not be reached, timed out, or failed for now."""
+
+    status, code = 503, "storage_unavailable"
+    default_detail = "object storage is unavailable; try again"
+
+
+class DatabaseUnavailable(ServiceError):
+    status, code = 503, "database_unavailable"
+    default_detail = "the database is unavailable; try again"
+
+
+def as_service_error(exc: Exception) -> ServiceError | None:
+    """The ServiceError that `exc` stands for, or None if it is a bug (a 500)."""
+    if isinstance(exc, ServiceError):
+        return exc
+    # The database driver's errors reach us through Django: an unreachable or stalled server.
+    if isinstance(exc, (OperationalError, InterfaceError)):
+        return DatabaseUnavailable()
+    return None
+
+
+def json_error(error: ServiceError) -> JsonResponse:
+    return JsonResponse(
+        {"error": error.code, "detail": error.public_detail},
+        status=error.status,
+        headers=error.headers,
+    )
+
+
+def error_response(request: HttpRequest, exc: Exception) -> JsonResponse | None:
+    """The JSON error answer for `exc`, or None for an unexpected exception (let it raise)."""
+    error = as_service_error(exc)
+    if error is None:
+        return None
+    if error.status >= 500:
+        log.warning("%s %s: %d %s: %s", request.method, request.path, error.status, error.code, exc)
+    return json_error(error)

@@ -1,0 +1,34 @@
+"""Deleting a file: its rows in one transaction, then its cache entry, then its chunk objects.
+
+Chunk objects that cannot be deleted now (storage down) are left for `manage.py cleanup`, which
+finds them because no committed file has their id any more.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from files import spans
+from files.errors import FileNotFound
+from files.metadata import mark_deleted_in_cache, parse_file_id
+from files.models import File
+from files.spans import tracer
+from files.storage import chunk_key, delete_chunk_objects, get_store
+
+
+def delete_file(raw_id: str) -> File:
+    """Delete the file with this id (FileNotFound if there is none); the deleted File."""
+    file_id = parse_file_id(raw_id)
+    with tracer.start_as_current_span(spans.DELETE_FILE) as span:
+        with transaction.atomic():
+            file = File.objects.select_for_update().filter(pk=file_id).first()
+            if file is None:
+                raise FileNotFound(str(file_id))
+            span.set_attributes(file.span_attributes)
+            file.delete()
+        with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
+            mark_deleted_in_cache(file_id)
+        with tracer.start_as_current_span(spans.DELETE_CHUNKS):
+            keys = [chunk_key(file_id, index) for index in range(file.chunk_count)]
+            delete_chunk_objects(get_store(), file_id, keys)
+    return file

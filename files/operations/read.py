@@ -1,0 +1,259 @@
+"""Reading a file: look its metadata up, then fetch its chunks in parallel and send them in order.
+
+`FileRead` is one read, from the lookup to the last byte sent, and the one owner of its
+`read_file` span. Chunks are fetched on the I/O pool with a sliding window of at most
+READ_CONCURRENCY pieces fetched or in flight; the next is asked for only after the previous one
+has been written to the client. Every piece is verified before it is sent: a whole chunk against
+its SHA-256, a partial one (the edges of a byte range) against its length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from types import TracebackType
+
+from django.conf import settings
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
+from files import spans
+from files.errors import ChunkCorrupt
+from files.io_pool import io_executor
+from files.metadata import FileMeta, get_file_meta
+from files.spans import tracer
+from files.storage import ChunkStore, get_store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One chunk object to fetch, or the byte range [start, stop) of it that a response needs."""
+
+    index: int
+    key: str
+    size: int
+    sha256: str
+    start: int
+    stop: int
+
+    @property
+    def whole(self) -> bool:
+        return self.start == 0 and self.stop == self.size
+
+
+def plan_pieces(meta: FileMeta, byte_range: tuple[int, int] | None = None) -> list[Piece]:
+    """The pieces to fetch for the file's bytes [start, stop) (None: all of it): only the chunks
+    the range covers, and only the covered part of its first and last chunk."""
+    start, stop = byte_range or (0, meta.size)
+    pieces = []
+    offset = 0
+    for chunk in meta.chunks:
+        chunk_start, offset = offset, offset + chunk.size
+        if offset <= start or chunk_start >= stop:
+            continue
+        pieces.append(
+            Piece(
+                chunk.index,
+                chunk.key,
+                chunk.size,
+                chunk.sha256,
+                start=max(start - chunk_start, 0),
+                stop=min(stop, offset) - chunk_start,
+            )
+        )
+    return pieces
+
+
+def verify_piece(piece: Piece, data: bytes) -> None:
+    """ChunkCorrupt unless `data` is what the piece should hold."""
+    expected = piece.stop - piece.start
+    if len(data) != expected:
+        raise ChunkCorrupt(f"{piece.key}: got {len(data)} bytes, expected {expected}")
+    if piece.whole and hashlib.sha256(data).hexdigest() != piece.sha256:
+        raise ChunkCorrupt(f"{piece.key}: SHA-256 does not match the recorded one")
+
+
+def fetch_piece(store: ChunkStore, piece: Piece) -> bytes:
+    """The piece's bytes from the store, verified."""
+    data = store.get(piece.key, piece.start, None if piece.whole else piece.stop)
+    verify_piece(piece, data)
+    return data
+
+
+class FileRead:
+    """One read of a file. Use as a context manager around the request's handling:
+
+        with FileRead(file_id) as read:       # looks the file up (FileNotFound, …)
+            ... read.meta ...                 # decide what to send
+            body = read.body(byte_range)      # fetches the first piece now
+        return StreamingHttpResponse(body)
+
+    The `read_file` span ends when the block is left, unless a body was made: then it ends when
+    the server closes that body, after the last byte is sent (or the client went away).
+    """
+
+    def __init__(self, raw_id: str) -> None:
+        self.span = tracer.start_span(spans.READ_FILE)
+        self._context = trace.set_span_in_context(self.span)
+        self._body: ReadBody | None = None
+        try:
+            with trace.use_span(self.span, end_on_exit=False):
+                self.meta = get_file_meta(raw_id)
+        except BaseException as exc:
+            self.finish(exc)
+            raise
+        self.span.set_attributes(self.meta.span_attributes)
+
+    def __enter__(self) -> FileRead:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc is not None and self._body is not None:
+            self._body.close(exc)
+        elif exc is not None or self._body is None:
+            self.finish(exc)
+
+    def body(self, byte_range: tuple[int, int] | None = None) -> ReadBody:
+        """Start fetching (the range of) the file. A missing, corrupt or unreachable first piece
+        raises here, while the answer can still be an error; later ones cut the body short."""
+        # Nothing runs under this span: started and ended directly, it costs less than making
+        # it the current span would.
+        plan_span = tracer.start_span(spans.FETCH_CHUNK_METADATA, context=self._context)
+        pieces = plan_pieces(self.meta, byte_range)
+        plan_span.set_attribute("chunk.count", len(pieces))
+        plan_span.end()
+        if byte_range:
+            self.span.set_attribute("read.range", "{}-{}".format(*byte_range))
+        fetcher = ChunkFetcher(get_store(), pieces, settings.READ_CONCURRENCY, self._context)
+        try:
+            first = fetcher.fetch_first()
+        except BaseException as exc:
+            fetcher.close(exc)
+            raise
+        self._body = ReadBody(self, fetcher, first)
+        return self._body
+
+    def finish(self, exc: BaseException | None = None) -> None:
+        """End the read (once): its span, marked failed if `exc` is given."""
+        if not self.span.is_recording():
+            return
+        if exc is not None:
+            spans.mark_failed(self.span, exc)
+        self.span.end()
+
+
+class ReadBody:
+    """The pieces of a read, in order, as the response body. close() — which the server calls
+    whether the body was sent, failed midway or was abandoned — ends the read."""
+
+    def __init__(self, read: FileRead, fetcher: ChunkFetcher, first: bytes | None) -> None:
+        self._read = read
+        self._fetcher = fetcher
+        self._error: BaseException | None = None
+        self._pieces = self._send(first)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def _send(self, first: bytes | None) -> Iterator[bytes]:
+        assemble_span = tracer.start_span(spans.REASSEMBLE_CHUNKS, context=self._read._context)
+        try:
+            if first is not None:
+                yield first
+                del first  # sent: its memory can go before the next fetch completes
+                yield from self._fetcher.rest()
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            log.error("read of %s stopped after the response started: %s", self._read.meta.id, exc)
+            spans.mark_failed(assemble_span, exc)
+            self._error = exc
+            raise
+        finally:
+            assemble_span.end()
+
+    def close(self, exc: BaseException | None = None) -> None:
+        self._pieces.close()
+        error = exc or self._error
+        self._fetcher.close(error)
+        self._read.finish(error)
+
+
+class ChunkFetcher:
+    """Fetches pieces on the I/O pool with a sliding window, verified, in order; owns the
+    `fetch_chunks_parallel` span and the `download_chunk_{i}` spans under it."""
+
+    def __init__(
+        self, store: ChunkStore, pieces: list[Piece], window: int, parent: otel_context.Context
+    ) -> None:
+        self.store = store
+        self.pieces = pieces
+        self.window = window
+        self.span = tracer.start_span(spans.FETCH_CHUNKS_PARALLEL, context=parent)
+        self._context = trace.set_span_in_context(self.span)
+        self._futures: deque[Future[bytes]] = deque()
+        self._next_to_submit = 0
+
+    def fetch_first(self) -> bytes | None:
+        """The first piece (None for an empty file), fetched on this thread while the pool
+        fetches the rest of the window: the request waits for it anyway, and a one-chunk file
+        needs no pool at all."""
+        if not self.pieces:
+            self.span.end()
+            return None
+        self._next_to_submit = 1
+        while self._next_to_submit < min(self.window, len(self.pieces)):
+            self._submit_next()
+        first = self._fetch(self.pieces[0])
+        self._end_span_when_all_fetched()
+        return first
+
+    def rest(self) -> Iterator[bytes]:
+        """The pieces after the first. Each is asked for once the previous one has been taken:
+        the window slides only as fast as the client reads."""
+        for _ in range(1, len(self.pieces)):
+            self._submit_next()
+            data = self._futures.popleft().result()
+            self._end_span_when_all_fetched()
+            yield data
+            del data  # written out: not held while the next fetch is asked for
+
+    def close(self, exc: BaseException | None = None) -> None:
+        """Stop: fetches not yet started are cancelled, running ones finish and are dropped."""
+        while self._futures:
+            self._futures.popleft().cancel()
+        if self.span.is_recording():
+            if exc is not None:
+                spans.mark_failed(self.span, exc)
+            self.span.end()
+
+    def _submit_next(self) -> None:
+        if self._next_to_submit >= len(self.pieces):
+            return
+        piece = self.pieces[self._next_to_submit]
+        self._next_to_submit += 1
+        self._futures.append(io_executor().submit(self._fetch, piece))
+
+    def _end_span_when_all_fetched(self) -> None:
+        if not self._futures and self._next_to_submit == len(self.pieces):
+            self.span.end()
+
+    def _fetch(self, piece: Piece) -> bytes:
+        attributes = spans.chunk_attributes(piece.index, piece.size, piece.key)
+        if not piece.whole:  # a ranged read's partial first or last chunk
+            attributes["chunk.range"] = f"bytes={piece.start}-{piece.stop - 1}"
+        with tracer.start_as_current_span(
+            spans.download_chunk(piece.index), context=self._context, attributes=attributes
+        ):
+            return fetch_piece(self.store, piece)

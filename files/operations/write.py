@@ -1,0 +1,170 @@
+"""Writing a file: cut the body into chunks as it arrives, store them, then commit the metadata.
+
+The body is read in chunk-sized pieces; each is hashed and uploaded on the I/O pool, and at most
+UPLOAD_CONCURRENCY chunks are held at once (the reader waits for a free slot before reading the
+next). The File and Chunk rows are committed in one transaction after the last chunk is stored.
+On any failure, the chunks already stored are deleted and nothing else is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from opentelemetry import trace
+
+from files import spans
+from files.errors import BodyTooLarge, IncompleteBody
+from files.io_pool import io_executor
+from files.metadata import drop_cached_meta
+from files.models import Chunk, File
+from files.names import validate_name
+from files.spans import tracer
+from files.storage import ChunkStore, chunk_key, delete_chunk_objects, get_store
+
+
+def write_file(name: str, body: BinaryIO, length: int | None) -> File:
+    """Store a body of `length` bytes (None: read to its end) as a new file.
+
+    Either the file and all its chunks are committed, or nothing is: on any failure the chunk
+    objects already stored are deleted and the error re-raised.
+    """
+    validate_name(name)
+    limit = settings.MAX_UPLOAD_BYTES
+    if length is not None and length > limit:
+        raise BodyTooLarge(f"the body is {length} bytes; the limit is {limit}")
+    file_id = uuid.uuid4()
+    with tracer.start_as_current_span(spans.WRITE_FILE) as span:
+        span.set_attributes({"file.id": str(file_id), "file.name": name})
+        uploader = ChunkUploader(get_store(), file_id, settings.UPLOAD_CONCURRENCY)
+        try:
+            size, digest = stream_chunks(body, length, uploader)
+            chunks = uploader.finish()
+            file = save_metadata(file_id, name, size, digest, chunks)
+        except BaseException as exc:
+            uploader.discard(exc)
+            raise
+        span.set_attributes(file.span_attributes)
+        with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
+            drop_cached_meta(file_id)
+        return file
+
+
+class ChunkUploader:
+    """Uploads chunks on the I/O pool, never holding more than `limit` of them at once.
+
+    submit() returns only once fewer than `limit` chunks are held, so the caller can read the
+    next chunk without going over. On failure, discard() deletes whatever may have been stored.
+    The `upload_chunks` span covers the uploads from the first submit to finish() or discard().
+    """
+
+    def __init__(self, store: ChunkStore, file_id: uuid.UUID, limit: int) -> None:
+        self.store = store
+        self.file_id = file_id
+        self.limit = limit
+        self.span = tracer.start_span(spans.UPLOAD_CHUNKS)
+        self._parent = trace.set_span_in_context(self.span)
+        self._pending: set[Future[tuple[int, int, str]]] = set()
+        self._done: dict[int, tuple[int, str]] = {}
+        self._attempted: list[str] = []
+
+    def submit(self, index: int, data: bytes) -> None:
+        key = chunk_key(self.file_id, index)
+        self._attempted.append(key)
+        self._pending.add(io_executor().submit(self._upload, index, key, data))
+        self._wait(until_pending_below=self.limit)
+
+    def finish(self) -> list[tuple[int, str]]:
+        """Wait for every upload; the (size, sha256) of each chunk in index order."""
+        self._wait(until_pending_below=1)
+        self.span.end()
+        return [self._done[index] for index in range(len(self._done))]
+
+    def discard(self, exc: BaseException) -> None:
+        """After a failure: let running uploads end, then delete every chunk we tried to store."""
+        wait(self._pending)
+        if self.span.is_recording():  # not yet ended by finish()
+            spans.mark_failed(self.span, exc)
+            self.span.end()
+        delete_chunk_objects(self.store, self.file_id, self._attempted)
+
+    def _wait(self, until_pending_below: int) -> None:
+        while len(self._pending) >= until_pending_below:
+            finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                index, size, digest = future.result()  # re-raises the upload's error
+                self._done[index] = (size, digest)
+
+    def _upload(self, index: int, key: str, data: bytes) -> tuple[int, int, str]:
+        with tracer.start_as_current_span(
+            spans.upload_chunk(index),
+            context=self._parent,
+            attributes=spans.chunk_attributes(index, len(data), key),
+        ):
+            digest = hashlib.sha256(data).hexdigest()
+            self.store.put(key, data)
+            return index, len(data), digest
+
+
+def read_body_piece(body: BinaryIO, size: int) -> bytes:
+    """Read up to `size` bytes, fewer only at the end of the body."""
+    parts = []
+    remaining = size
+    while remaining:
+        try:
+            part = body.read(remaining)
+        # The WSGI server's input raises its own error types when a client breaks off or sends
+        # a malformed chunked body: any failure to read the body is the client's.
+        except Exception as exc:
+            raise IncompleteBody(f"the request body could not be read: {exc}") from exc
+        if not part:
+            break
+        parts.append(part)
+        remaining -= len(part)
+    return b"".join(parts)
+
+
+def stream_chunks(body: BinaryIO, length: int | None, uploader: ChunkUploader) -> tuple[int, str]:
+    """Cut the body into chunks as it arrives and hand each to the uploader; the body's size
+    and SHA-256."""
+    chunk_size, limit = settings.CHUNK_SIZE, settings.MAX_UPLOAD_BYTES
+    file_hash = hashlib.sha256()
+    size = 0
+    with tracer.start_as_current_span(spans.CHUNK_STREAM) as span:
+        for index in itertools.count():
+            wanted = chunk_size if length is None else min(chunk_size, length - size)
+            data = read_body_piece(body, wanted) if wanted else b""
+            if not data:
+                break
+            size += len(data)
+            if size > limit:
+                raise BodyTooLarge(f"the body is over the limit of {limit} bytes")
+            file_hash.update(data)
+            uploader.submit(index, data)
+        span.set_attribute("file.size", size)
+    if length is not None and size < length:
+        raise IncompleteBody(f"the body ended after {size} of {length} bytes")
+    return size, file_hash.hexdigest()
+
+
+def save_metadata(
+    file_id: uuid.UUID, name: str, size: int, digest: str, chunks: list[tuple[int, str]]
+) -> File:
+    """Commit the File row and its Chunk rows in one transaction."""
+    with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
+        file = File.objects.create(
+            id=file_id, name=name, size=size, sha256=digest, chunk_count=len(chunks)
+        )
+        Chunk.objects.bulk_create(
+            [
+                Chunk(file=file, index=index, size=chunk_size, sha256=chunk_digest)
+                for index, (chunk_size, chunk_digest) in enumerate(chunks)
+            ],
+            batch_size=1000,
+        )
+    return file

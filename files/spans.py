@@ -1,0 +1,59 @@
+"""The tracer of the file operations and the names of their spans, in one place.
+
+A read:  read_file › cache_lookup, db_lookup (on a miss), fetch_chunk_metadata,
+         fetch_chunks_parallel › download_chunk_{i}, reassemble_chunks
+A write: write_file › chunk_stream, upload_chunks › upload_chunk_{i}, save_metadata,
+         invalidate_cache
+The trace recorder keeps traces that contain a span of a `labdropbox.*` tracer such as this one.
+"""
+
+from __future__ import annotations
+
+from opentelemetry import trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+tracer = trace.get_tracer("labdropbox.files")
+
+READ_FILE = "read_file"
+CACHE_LOOKUP = "cache_lookup"
+DB_LOOKUP = "db_lookup"
+FETCH_CHUNK_METADATA = "fetch_chunk_metadata"
+FETCH_CHUNKS_PARALLEL = "fetch_chunks_parallel"
+REASSEMBLE_CHUNKS = "reassemble_chunks"
+
+WRITE_FILE = "write_file"
+CHUNK_STREAM = "chunk_stream"
+UPLOAD_CHUNKS = "upload_chunks"
+SAVE_METADATA = "save_metadata"
+INVALIDATE_CACHE = "invalidate_cache"
+
+DELETE_FILE = "delete_file"
+DELETE_CHUNKS = "delete_chunks"
+VERIFY_FILE = "verify_file"
+
+
+def download_chunk(index: int) -> str:
+    return f"download_chunk_{index}"
+
+
+def upload_chunk(index: int) -> str:
+    return f"upload_chunk_{index}"
+
+
+def file_attributes(file_id: object, name: str, size: int, chunk_count: int) -> dict:
+    """The attributes every file operation span carries."""
+    return {
+        "file.id": str(file_id),
+        "file.name": name,
+        "file.size": size,
+        "file.chunk_count": chunk_count,
+    }
+
+
+def chunk_attributes(index: int, size: int, key: str) -> dict:
+    return {"chunk.index": index, "chunk.size": size, "chunk.key": key}
+
+
+def mark_failed(span: Span, exc: BaseException) -> None:
+    span.record_exception(exc)
+    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))

@@ -1,0 +1,220 @@
+"""Chunk objects in an S3 bucket (MinIO, AWS, Ceph, moto…) through one boto3 client."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+import urllib3.exceptions
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+
+from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
+from files.storage import CHUNK_PREFIX, StoredObject
+
+log = logging.getLogger(__name__)
+
+# DeleteObjects takes at most this many keys per request.
+S3_DELETE_BATCH = 1000
+
+
+class S3Store:
+    """Chunk objects in an S3 bucket (MinIO, AWS, Ceph, moto…) through one boto3 client."""
+
+    def __init__(self, client: Any, bucket: str, description: str) -> None:
+        self.client = client
+        self.bucket = bucket
+        self.description = description
+
+    def put(self, key: str, data: bytes) -> None:
+        with _s3_errors(key):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
+        extra = {}
+        if start or stop is not None:
+            extra["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
+        with _s3_errors(key):
+            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
+            with response["Body"] as body:
+                return body.read()
+
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        keys = list(keys)
+        failed: list[str] = []
+        for first in range(0, len(keys), S3_DELETE_BATCH):
+            batch = keys[first : first + S3_DELETE_BATCH]
+            try:
+                with _s3_errors(batch[0]):
+                    response = self.client.delete_objects(
+                        Bucket=self.bucket,
+                        Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+                    )
+            except (StorageUnavailable, StorageRejected):
+                log.warning("could not delete %d chunk objects", len(batch), exc_info=True)
+                failed.extend(batch)
+                continue
+            failed.extend(error["Key"] for error in response.get("Errors", []))
+        return failed
+
+    def list(self, prefix: str = CHUNK_PREFIX) -> Iterator[StoredObject]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix
+        )
+        with _s3_errors(prefix):
+            for page in pages:
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"], item["Size"], item["LastModified"])
+
+    def ensure_bucket(self) -> bool:
+        if self._bucket_exists():
+            return False
+        extra = {}
+        if settings.MINIO_REGION != "us-east-1":
+            extra["CreateBucketConfiguration"] = {"LocationConstraint": settings.MINIO_REGION}
+        try:
+            with _s3_errors(self.bucket):
+                self.client.create_bucket(Bucket=self.bucket, **extra)
+        except StorageRejected as exc:
+            if _s3_error_code(exc.__cause__) == "BucketAlreadyOwnedByYou":  # a worker won the race
+                return False
+            raise
+        return True
+
+    def check(self) -> None:
+        if not self._bucket_exists():
+            raise StorageUnavailable(f"bucket {self.bucket} does not exist")
+
+    def _bucket_exists(self) -> bool:
+        try:
+            with _s3_errors(self.bucket):
+                self.client.head_bucket(Bucket=self.bucket)
+        except ChunkNotFound:
+            return False
+        return True
+
+
+def _s3_error_code(exc: BaseException | None) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+# HEAD requests carry no error body: a missing object or bucket is a bare 404.
+NOT_FOUND_CODES = {"NoSuchKey", "InvalidRange", "NotFound", "404"}
+# Refusals that another attempt may get past: the store is busy, or the bytes were damaged
+# on the way (a wrong Content-MD5).
+TRANSIENT_CODES = {
+    "SlowDown",
+    "RequestTimeout",
+    "ServiceUnavailable",
+    "InternalError",
+    "BadDigest",
+    "XAmzContentSHA256Mismatch",
+}
+
+
+def _client_error(key: str, exc: ClientError) -> Exception:
+    code = _s3_error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if code in NOT_FOUND_CODES:
+        return ChunkNotFound(key)
+    message = f"S3 refused {key}: {code} {exc.response.get('Error', {}).get('Message') or ''}"
+    if code in TRANSIENT_CODES or status >= 500 or status in (408, 429):
+        return StorageUnavailable(message.strip())
+    # AccessDenied, NoSuchBucket, InvalidAccessKeyId, SignatureDoesNotMatch…: trying again
+    # cannot help.
+    return StorageRejected(message.strip())
+
+
+@contextmanager
+def _s3_errors(key: str) -> Iterator[None]:
+    """Turn boto3/botocore/urllib3 errors into ChunkNotFound, StorageUnavailable or
+    StorageRejected."""
+    try:
+        yield
+    except ClientError as exc:
+        raise _client_error(key, exc) from exc
+    except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
+        raise StorageUnavailable(f"S3 unreachable for {key}: {exc}") from exc
+
+
+def s3_endpoint_url(endpoint: str, secure: bool) -> str:
+    """MINIO_ENDPOINT is host:port; a full URL is accepted too."""
+    if "://" in endpoint:
+        return endpoint
+    return f"{'https' if secure else 'http'}://{endpoint}"
+
+
+def s3_client(endpoint: str) -> Any:
+    """A boto3 S3 client for `endpoint` with the settings' credentials, timeouts and pool."""
+    return _cached_client(
+        s3_endpoint_url(endpoint, settings.MINIO_SECURE),
+        settings.MINIO_ACCESS_KEY,
+        settings.MINIO_SECRET_KEY,
+        settings.MINIO_REGION,
+        settings.S3_CONNECT_TIMEOUT,
+        settings.S3_READ_TIMEOUT,
+        settings.S3_MAX_ATTEMPTS,
+        settings.CHUNK_IO_THREADS,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_client(
+    endpoint_url: str,
+    access_key: str,
+    secret_key: str,
+    region: str,
+    connect_timeout: float,
+    read_timeout: float,
+    attempts: int,
+    pool_size: int,
+) -> Any:
+    # Building a client costs tens of milliseconds (botocore loads the S3 model): one per
+    # configuration, shared by every thread of the process (boto3 clients are thread-safe).
+    config = Config(
+        # boto3 >= 1.36 adds CRC checksums by default; older MinIO and other S3-compatible
+        # stores reject them. We check every chunk's SHA-256 ourselves.
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": attempts},
+        # Every chunk I/O thread of the process may hold a connection at once.
+        max_pool_connections=pool_size,
+        s3={"addressing_style": "path"},
+    )
+    with _session_lock:  # a boto3 Session may not create clients from two threads at once
+        return _boto_session().client(
+            "s3",
+            endpoint_url=endpoint_url,
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
+            region_name=region,
+            config=config,
+        )
+
+
+_session_lock = threading.Lock()
+
+
+@functools.cache
+def _boto_session() -> boto3.session.Session:
+    return boto3.session.Session()
+
+
+def _forget_clients() -> None:
+    # A forked worker must not reuse the parent's clients and their pooled connections.
+    _cached_client.cache_clear()
+    _boto_session.cache_clear()
+
+
+os.register_at_fork(after_in_child=_forget_clients)

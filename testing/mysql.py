@@ -1,0 +1,38 @@
+"""The MySQL-protocol server of the test stack, reached with the service's own TIDB_* settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+
+def mysql_connect(env: Mapping[str, str], database: str | None = None) -> Any:
+    """A MySQLdb connection to the server that `env` (TIDB_HOST, TIDB_PORT…) points at."""
+    import MySQLdb  # only where the MySQL path is installed (make test-services)
+
+    options: dict[str, Any] = {
+        "host": env["TIDB_HOST"],
+        "port": int(env.get("TIDB_PORT") or 4000),
+        "user": env.get("TIDB_USER") or "root",
+        "password": env.get("TIDB_PASSWORD", ""),
+    }
+    if database:
+        options["database"] = database
+    return MySQLdb.connect(**options)
+
+
+def mysql_query(env: Mapping[str, str], query: str, database: str | None = None) -> list[tuple]:
+    connection = mysql_connect(env, database)
+    try:
+        cursor = connection.cursor()
+        cursor.execute(query)
+        return list(cursor.fetchall())
+    finally:
+        connection.close()
+
+
+def recreate_mysql_database(env: Mapping[str, str], name: str) -> str:
+    """An empty database `name` on the server that `env` points at; returns the name."""
+    mysql_query(env, f"DROP DATABASE IF EXISTS `{name}`")
+    mysql_query(env, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    return name

@@ -1,0 +1,74 @@
+"""The one way tests and benchmarks upload and download: `upload(target, data)` and
+`download(target, file_id)`, whatever the target is — the Django test client, the in-process
+WSGI application (testing.wsgi_client.wsgi_app) or a gunicorn-run service (GunicornServer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from typing import Any, NamedTuple
+from urllib.parse import quote
+
+from django.test import Client
+
+
+class Reply(NamedTuple):
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def payload(size: int, seed: int = 0) -> bytes:
+    """Deterministic pseudo-random bytes: every chunk differs, so a swapped chunk is caught."""
+    return random.Random(size * 7919 + seed).randbytes(size)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def send(
+    target: Any,
+    method: str,
+    path: str,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> Reply:
+    """One request to `target`: a Django test Client, or anything with a request(method, path,
+    body, headers) method answering (status, headers, body)."""
+    if not isinstance(target, Client):
+        return Reply(*target.request(method, path, body or None, headers or {}))
+    meta = {
+        "HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()
+    }
+    response = target.generic(
+        method,
+        path,
+        data=body,
+        content_type="application/octet-stream",
+        CONTENT_LENGTH=str(len(body)),  # the test client leaves it out for an empty body
+        **meta,
+    )
+    content = b"".join(response.streaming_content) if response.streaming else response.content
+    return Reply(response.status_code, dict(response.items()), content)
+
+
+def upload(target: Any, data: bytes, name: str = "data.bin") -> dict[str, Any]:
+    """PUT /write the data; the 201's JSON body."""
+    reply = send(target, "PUT", f"/write?name={quote(name)}", data)
+    assert reply.status == 201, reply.body
+    return json.loads(reply.body)
+
+
+def download(target: Any, file_id: str) -> bytes:
+    """GET /read the file; its bytes (asserting a 200)."""
+    reply = send(target, "GET", f"/read/{file_id}")
+    assert reply.status == 200, reply.body
+    return reply.body
+
+
+def unfinished_upload(name: str, declared: int, sent: int) -> bytes:
+    """A raw HTTP/1.1 upload that promises `declared` body bytes and carries only `sent`."""
+    head = f"PUT /write?name={quote(name)} HTTP/1.1\r\nHost: localhost\r\n"
+    return f"{head}Content-Length: {declared}\r\n\r\n".encode() + payload(sent)
