@@ -40,7 +40,7 @@ help:
 	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
 	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
-	@echo "make lint           ruff check and ruff format --check"
+	@echo "make lint           ruff check, ruff format --check and mypy"
 	@echo "make screenshot     redraw docs/waterfall.png from a real read"
 	@echo "make docker-up      the full stack with docker compose (docker-down, docker-logs, migrate)"
 	@echo "make k8s-deploy     Kubernetes, K8S_FLAVOUR=dev or tidb-operator (k8s-status, k8s-delete)"
@@ -110,6 +110,7 @@ screenshot: $(VENV)/.dev test-tools
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.dev
 	$(BIN)/ruff check --fix .

@@ -39,7 +39,7 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
     search_fields = ["name"]
     search_help_text = "Search by name, or paste a file id."
     date_hierarchy = "created_at"
-    fields = [
+    fields = (
         "id",
         "name",
         "human_size",
@@ -49,7 +49,7 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
         "download",
         "chunk_table",
         "recent_traces",
-    ]
+    )
     readonly_fields = fields
     actions = ["verify_integrity"]
     change_list_template = "admin/files/file/change_list.html"

@@ -28,7 +28,7 @@ def check_bucket_name(app_configs, **kwargs) -> list[Error]:
 
 @register()
 def check_database_driver(app_configs, **kwargs) -> list[Error]:
-    engine = settings.DATABASES["default"]["ENGINE"]
+    engine = str(settings.DATABASES["default"]["ENGINE"])
     if engine.endswith("sqlite3"):
         return []
     driver = "MySQLdb"  # mysqlclient, which both django-tidb and Django's MySQL backend use

@@ -8,11 +8,13 @@ import hmac
 import re
 import unicodedata
 from collections.abc import Callable
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
@@ -21,13 +23,16 @@ from files.errors import (
     InvalidParameter,
     LengthRequired,
     MethodNotAllowed,
+    PreconditionFailed,
     RangeNotSatisfiable,
     Unauthorized,
     error_response,
+    json_error,
 )
 from files.metadata import FileMeta
+from files.operations.write import Body
 
-View = Callable[..., HttpResponse]
+View = Callable[..., HttpResponseBase]
 
 
 def token_accepted(request: HttpRequest) -> bool:
@@ -46,7 +51,7 @@ def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 if not public and not token_accepted(request):
                     raise Unauthorized()
@@ -67,7 +72,7 @@ def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
 # --- Upload bodies -------------------------------------------------------------------------------
 
 
-def request_body(request: HttpRequest) -> tuple[BinaryIO, int | None]:
+def request_body(request: HttpRequest) -> tuple[Body, int | None]:
     """The body stream and its announced length (None for Transfer-Encoding: chunked)."""
     connection = request.META.get("gunicorn.socket")
     if connection is not None:
@@ -151,6 +156,25 @@ def requested_range(request: HttpRequest, meta: FileMeta) -> tuple[int, int] | N
     if start >= stop:
         raise RangeNotSatisfiable(size)
     return start, stop
+
+
+def conditional_answer(
+    request: HttpRequest, meta: FileMeta, headers: dict[str, str]
+) -> HttpResponseBase | None:
+    """The 304, or the 412 as JSON, that the request's If-None-Match, If-Modified-Since, If-Match
+    or If-Unmodified-Since call for; None when the file is to be sent."""
+    response = get_conditional_response(
+        request,
+        etag=headers["ETag"],
+        last_modified=int(meta.created_at.timestamp()),
+        response=HttpResponse(headers=headers),
+    )
+    if response is None or response.status_code == 200:
+        return None
+    if response.status_code == 412:
+        return json_error(PreconditionFailed())
+    response["Content-Length"] = str(meta.size)
+    return response
 
 
 def if_range_matches(request: HttpRequest, meta: FileMeta) -> bool:

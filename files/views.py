@@ -12,11 +12,18 @@ from pathlib import Path
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.utils.cache import get_conditional_response
+from django.http.response import HttpResponseBase
 
 from files import health
-from files.errors import NotFound, PreconditionFailed, ServiceError, json_error
-from files.http import api_view, download_headers, query_int, request_body, requested_range
+from files.errors import NotFound, ServiceError, json_error
+from files.http import (
+    api_view,
+    conditional_answer,
+    download_headers,
+    query_int,
+    request_body,
+    requested_range,
+)
 from files.metadata import FileMeta, get_file_meta
 from files.models import File
 from files.names import validate_name
@@ -49,21 +56,15 @@ def write(request: HttpRequest) -> HttpResponse:
 
 
 @api_view("GET", "HEAD")
-def read(request: HttpRequest, file_id: str) -> HttpResponse:
+def read(request: HttpRequest, file_id: str) -> HttpResponseBase:
     with FileRead(file_id) as file_read:
         meta = file_read.meta
         headers = download_headers(meta)
-        conditional = get_conditional_response(
-            request,
-            etag=headers["ETag"],
-            last_modified=int(meta.created_at.timestamp()),
-            response=HttpResponse(headers=headers),
-        )
-        if conditional.status_code == 412:
-            return json_error(PreconditionFailed())
-        if conditional.status_code == 304 or request.method == "HEAD":
-            conditional["Content-Length"] = str(meta.size)
-            return conditional
+        answer = conditional_answer(request, meta, headers)
+        if answer is not None:
+            return answer
+        if request.method == "HEAD":
+            return HttpResponse(headers={**headers, "Content-Length": str(meta.size)})
         byte_range = requested_range(request, meta)
         body = file_read.body(byte_range)
     response = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)

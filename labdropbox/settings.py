@@ -118,7 +118,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": DATA_DIR / "labdropbox.sqlite3",
+            "NAME": str(DATA_DIR / "labdropbox.sqlite3"),
             "OPTIONS": {
                 # Several gunicorn threads write: take the write lock up front and wait for it
                 # rather than failing with "database is locked".

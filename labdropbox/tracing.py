@@ -15,6 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from typing import Protocol
 
 from django.conf import settings
 from opentelemetry import trace
@@ -54,7 +55,10 @@ def export_processor() -> BatchSpanProcessor | None:
 
 def default_processors() -> list[SpanProcessor]:
     """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
-    processors = [processor for processor in [export_processor()] if processor is not None]
+    processors: list[SpanProcessor] = []
+    exporting = export_processor()
+    if exporting is not None:
+        processors.append(exporting)
     if settings.TRACE_RECORDER_KEEP:
         from traces.recorder import recorder_processor
 
@@ -98,12 +102,24 @@ def _forget_provider() -> None:
 os.register_at_fork(after_in_child=_forget_provider)
 
 
+class Instrumentor(Protocol):
+    """What the contrib instrumentors have in common (their base class is untyped)."""
+
+    is_instrumented_by_opentelemetry: bool
+
+    def instrument(self) -> None: ...
+
+
 def instrument_libraries() -> None:
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
     from opentelemetry.instrumentation.redis import RedisInstrumentor
     from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
 
-    instrumentors = [BotocoreInstrumentor(), RedisInstrumentor(), SQLite3Instrumentor()]
+    instrumentors: list[Instrumentor] = [
+        BotocoreInstrumentor(),
+        RedisInstrumentor(),
+        SQLite3Instrumentor(),
+    ]
     if settings.TIDB_HOST:
         from opentelemetry.instrumentation.mysqlclient import MySQLClientInstrumentor
 

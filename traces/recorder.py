@@ -163,12 +163,12 @@ def insert_spans(rows: list[tuple]) -> None:
     if not rows:
         return
     quote = connection.ops.quote_name
-    meta = RecordedSpan._meta
-    columns = ", ".join(quote(meta.get_field(name).column) for name in SPAN_FIELDS)
+    column_of = {field.name: str(field.column) for field in RecordedSpan._meta.concrete_fields}
+    columns = ", ".join(quote(column_of[name]) for name in SPAN_FIELDS)
     values = ", ".join(["%s"] * len(SPAN_FIELDS))
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({values})",  # noqa: S608
+            f"INSERT INTO {quote(RecordedSpan._meta.db_table)} ({columns}) VALUES ({values})",  # noqa: S608
             rows,
         )
 
@@ -187,8 +187,8 @@ def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
     several batches: a streamed read's root span ends last)."""
     from traces.models import RecordedTrace
 
-    start_ns = min(span.start_time for span in spans)
-    end_ns = max(span.end_time for span in spans)
+    start_ns = min(span_times(span)[0] for span in spans)
+    end_ns = max(span_times(span)[1] for span in spans)
     if trace is None:
         trace = RecordedTrace(trace_id=trace_id, name="", span_count=0, duration_ms=0)
     else:
@@ -211,6 +211,13 @@ def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
         if span.status.status_code == StatusCode.ERROR:
             trace.error = True
     return trace
+
+
+def span_times(span: ReadableSpan) -> tuple[int, int]:
+    """A finished span's start and end, in nanoseconds since the epoch."""
+    if span.start_time is None or span.end_time is None:
+        raise ValueError(f"span {span.name} has not ended")
+    return span.start_time, span.end_time
 
 
 def _uuid_or_none(value: object) -> uuid.UUID | None:

@@ -94,5 +94,6 @@ def layout(spans: list[RecordedSpan]) -> Waterfall:
 
     for root in roots:
         place(root, 0)
-    ticks = [(percent, total_ns / 1e6 * percent / 100) for percent in (0, 25, 50, 75, 100)]
+    percents = (0.0, 25.0, 50.0, 75.0, 100.0)
+    ticks = [(percent, total_ns / 1e6 * percent / 100) for percent in percents]
     return Waterfall(bars, total_ns / 1e6, ticks)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
@@ -166,7 +166,7 @@ class ReadBody:
     def __iter__(self) -> Iterator[bytes]:
         return self._pieces
 
-    def _send(self, first: bytes | None) -> Iterator[bytes]:
+    def _send(self, first: bytes | None) -> Generator[bytes, None, None]:
         assemble_span = tracer.start_span(spans.REASSEMBLE_CHUNKS, context=self._read._context)
         try:
             if first is not None:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from typing import BinaryIO
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -28,7 +28,14 @@ from files.spans import tracer
 from files.storage import ChunkStore, chunk_key, delete_chunk_objects, get_store
 
 
-def write_file(name: str, body: BinaryIO, length: int | None) -> File:
+class Body(Protocol):
+    """What an upload is read from: the request (gunicorn's wsgi.input, Django's request, an
+    uploaded file in the admin). read(size) returns at most `size` bytes, b"" at the end."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+def write_file(name: str, body: Body, length: int | None) -> File:
     """Store a body of `length` bytes (None: read to its end) as a new file.
 
     Either the file and all its chunks are committed, or nothing is: on any failure the chunk
@@ -111,7 +118,7 @@ class ChunkUploader:
             return index, len(data), digest
 
 
-def read_body_piece(body: BinaryIO, size: int) -> bytes:
+def read_body_piece(body: Body, size: int) -> bytes:
     """Read up to `size` bytes, fewer only at the end of the body."""
     parts = []
     remaining = size
@@ -129,7 +136,7 @@ def read_body_piece(body: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
-def stream_chunks(body: BinaryIO, length: int | None, uploader: ChunkUploader) -> tuple[int, str]:
+def stream_chunks(body: Body, length: int | None, uploader: ChunkUploader) -> tuple[int, str]:
     """Cut the body into chunks as it arrives and hand each to the uploader; the body's size
     and SHA-256."""
     chunk_size, limit = settings.CHUNK_SIZE, settings.MAX_UPLOAD_BYTES

@@ -23,10 +23,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, wait: float, **options) -> None:
         database = settings.DATABASES["default"]
-        if database["ENGINE"].endswith("sqlite3"):
+        if str(database["ENGINE"]).endswith("sqlite3"):
             self.stdout.write(f"SQLite at {database['NAME']}: nothing to create")
             return
-        name = database["NAME"]
+        name = str(database["NAME"])
         if "`" in name:
             raise CommandError(f"TIDB_DATABASE {name!r} may not contain a backtick")
         deadline = time.monotonic() + wait
