@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,8 +92,9 @@ class GunicornServer:
     are environment variables on top of the caller's own environment.
     """
 
-    def __init__(self, folder: Path, **settings: str) -> None:
+    def __init__(self, folder: Path, timeout: float = 30.0, **settings: str) -> None:
         self.port = free_port()
+        self.timeout = timeout  # of each request() (the benchmark moves gigabytes in one)
         self.env = {
             **os.environ,
             "DATA_DIR": str(folder),
@@ -135,13 +136,17 @@ class GunicornServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+    def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout or self.timeout)
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], bytes]:
-        connection = self.connection()
+        connection = self.connection(self.timeout)
         try:
             connection.request(method, path, body=body, headers=headers or {})
             response = connection.getresponse()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import quote
 
@@ -32,11 +33,12 @@ def send(
     target: Any,
     method: str,
     path: str,
-    body: bytes = b"",
+    body: bytes | Iterable[bytes] = b"",
     headers: dict[str, str] | None = None,
 ) -> Reply:
     """One request to `target`: a Django test Client, or anything with a request(method, path,
-    body, headers) method answering (status, headers, body)."""
+    body, headers) method answering (status, headers, body). A body given as an iterable of
+    bytes is streamed; its Content-Length goes in `headers`."""
     if not isinstance(target, Client):
         return Reply(*target.request(method, path, body or None, headers or {}))
     meta = {
@@ -54,9 +56,14 @@ def send(
     return Reply(response.status_code, dict(response.items()), content)
 
 
-def upload(target: Any, data: bytes, name: str = "data.bin") -> dict[str, Any]:
+def upload(
+    target: Any,
+    data: bytes | Iterable[bytes],
+    name: str = "data.bin",
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """PUT /write the data; the 201's JSON body."""
-    reply = send(target, "PUT", f"/write?name={quote(name)}", data)
+    reply = send(target, "PUT", f"/write?name={quote(name)}", data, headers)
     assert reply.status == 201, reply.body
     return json.loads(reply.body)
 

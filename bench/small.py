@@ -1,0 +1,78 @@
+"""Small files: 1 KiB cache-hit reads a second with 8 clients ÷ a trivial Django view on the same
+gunicorn config, and on the S3 + MariaDB + Redis stack the cache hit and miss latencies."""
+
+from __future__ import annotations
+
+import os
+import statistics
+
+from bench.harness import (
+    Harness,
+    median_of,
+    medians_interleaved,
+    percentile,
+    read_seconds,
+    stack_configured,
+    store_file,
+    wrk_requests_per_second,
+)
+from testing.mysql import recreate_mysql_database
+
+FIGURES = [
+    "small_read_vs_floor",
+    "small_read_vs_floor_s3_redis",
+    "cache_hit_p50_ms",
+    "cache_hit_p99_ms",
+    "cache_miss_p50_ms",
+    "cache_miss_p99_ms",
+]
+STACK_FIGURES = FIGURES[1:]
+
+
+def measure_small_files(harness: Harness) -> None:
+    kib = os.urandom(1024)
+    seconds = harness.plan.small_seconds
+    floor_settings = {"DATA": "small", "DJANGO_SETTINGS_MODULE": "bench.floor_settings"}
+    with harness.service("small") as server, harness.service("floor", **floor_settings) as floor:
+        file_id = store_file(server, "small", kib, len(kib))
+        url = f"{server.url}/read/{file_id}"
+        read_seconds(server, file_id)
+        service, trivial = medians_interleaved(
+            harness.plan.repeats,
+            lambda: wrk_requests_per_second(url, seconds),
+            lambda: wrk_requests_per_second(f"{floor.url}/floor", seconds),
+        )
+    harness.results.figures["small_read_vs_floor"] = service / trivial
+    harness.results.raw["small_reads_per_second"] = {"filesystem": service, "trivial_view": trivial}
+    missing = stack_configured()
+    if missing:
+        note = f"{' and '.join(missing)} not set (make bench sets them)"
+        harness.results.notes.update(dict.fromkeys(STACK_FIGURES, note))
+        return
+    small_files_on_the_stack(harness, kib, trivial)
+
+
+def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> None:
+    """1 KiB reads on S3 + MariaDB + Redis: throughput, and cache hit/miss latency."""
+    stack = {
+        "MINIO_ENDPOINT": harness.moto.endpoint,
+        "MINIO_BUCKET": "bench-stack",
+        "TIDB_HOST": os.environ["TIDB_HOST"],
+        "REDIS_HOST": os.environ["REDIS_HOST"],
+        "TIDB_DATABASE": recreate_mysql_database(os.environ, f"labdropbox_bench_{os.getpid()}"),
+    }
+    with harness.service("stack", **stack) as server:
+        ids = [store_file(server, f"s{n}", kib, len(kib)) for n in range(harness.plan.small_files)]
+        url = f"{server.url}/read/{ids[0]}"
+        read_seconds(server, ids[0])
+        reads = median_of(
+            harness.plan.repeats, lambda: wrk_requests_per_second(url, harness.plan.small_seconds)
+        )
+        misses = [read_seconds(server, file_id) * 1000 for file_id in ids[1:]]
+        hits = [read_seconds(server, file_id) * 1000 for file_id in ids[1:]]
+    figures = harness.results.figures
+    figures["small_read_vs_floor_s3_redis"] = reads / trivial
+    harness.results.raw["small_reads_per_second"]["s3_mariadb_redis"] = reads
+    for name, latencies in (("hit", hits), ("miss", misses)):
+        figures[f"cache_{name}_p50_ms"] = statistics.median(latencies)
+        figures[f"cache_{name}_p99_ms"] = percentile(latencies, 0.99)

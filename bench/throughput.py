@@ -1,0 +1,141 @@
+"""Throughput against direct storage: the service's download and upload rates ÷ boto3 talking to
+the same S3 server with the same concurrency, and the embedded filesystem store ÷ nginx serving
+the same bytes as a static file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench.harness import (
+    Harness,
+    chunk_keys,
+    curl_bytes_per_second,
+    delete,
+    median_of,
+    medians_interleaved,
+    s3_client,
+    store_file,
+)
+from testing.servers import free_port, stop, wait_until_healthy
+
+FIGURES = ["download_vs_s3_direct", "upload_vs_s3_direct", "fs_download_vs_nginx"]
+BUCKET = "bench-throughput"
+
+
+def measure_throughput(harness: Harness) -> None:
+    data = os.urandom(harness.plan.big_file)
+    service_up, service_down, keys = service_rates(harness, data)
+    direct_up, direct_down = direct_rates(harness, data, keys)
+    harness.results.figures["upload_vs_s3_direct"] = service_up / direct_up
+    harness.results.figures["download_vs_s3_direct"] = service_down / direct_down
+    harness.results.raw["megabytes_per_second"] = {
+        "service_upload": service_up / 1e6,
+        "s3_direct_upload": direct_up / 1e6,
+        "service_download": service_down / 1e6,
+        "s3_direct_download": direct_down / 1e6,
+    }
+    filesystem_vs_nginx(harness, data)
+
+
+def service_rates(harness: Harness, data: bytes) -> tuple[float, float, list[str]]:
+    """Upload and download bytes/s through the service on moto; the last file's chunk keys."""
+    settings = {"MINIO_ENDPOINT": harness.moto.endpoint, "MINIO_BUCKET": BUCKET}
+    with harness.service("throughput", **settings) as server:
+        ids = []
+
+        def upload_rate() -> float:
+            started = time.perf_counter()
+            ids.append(store_file(server, "big", data, len(data)))
+            return len(data) / (time.perf_counter() - started)
+
+        up = median_of(harness.plan.repeats, upload_rate)
+        for file_id in ids[:-1]:
+            delete(server, file_id)
+        url = f"{server.url}/read/{ids[-1]}"
+        curl_bytes_per_second(url)
+        down = median_of(harness.plan.repeats, lambda: curl_bytes_per_second(url))
+        return up, down, chunk_keys(server, ids[-1])
+
+
+def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> tuple[float, float]:
+    """boto3's upload (4 at a time) and download (16 at a time) bytes/s on the same moto."""
+    client = s3_client(harness.moto.endpoint)
+    size = harness.plan.chunk_size
+    chunks = [data[i : i + size] for i in range(0, len(data), size)]
+
+    def rate(workers: int, job: Callable[[int], Any]) -> float:
+        with ThreadPoolExecutor(workers) as pool:
+            started = time.perf_counter()
+            list(pool.map(job, range(len(chunks))))
+            return len(data) / (time.perf_counter() - started)
+
+    def put(index: int) -> None:
+        client.put_object(Bucket=BUCKET, Key=f"direct/{index}", Body=chunks[index])
+
+    def get(index: int) -> bytes:
+        return client.get_object(Bucket=BUCKET, Key=keys[index])["Body"].read()
+
+    up = median_of(harness.plan.repeats, lambda: rate(4, put))  # UPLOAD_CONCURRENCY
+    down = median_of(harness.plan.repeats, lambda: rate(16, get))  # READ_CONCURRENCY
+    return up, down
+
+
+def filesystem_vs_nginx(harness: Harness, data: bytes) -> None:
+    binary = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if not binary:
+        harness.results.notes["fs_download_vs_nginx"] = (
+            "nginx is not installed (make bench installs it)"
+        )
+        return
+    with harness.service("filesystem") as server, nginx(harness.folder, binary, data) as static:
+        url = f"{server.url}/read/{store_file(server, 'big', data, len(data))}"
+        curl_bytes_per_second(url)
+        curl_bytes_per_second(static)
+        service, nginx_rate = medians_interleaved(
+            harness.plan.repeats,
+            lambda: curl_bytes_per_second(url),
+            lambda: curl_bytes_per_second(static),
+        )
+    harness.results.figures["fs_download_vs_nginx"] = service / nginx_rate
+    rates = harness.results.raw["megabytes_per_second"]
+    rates["service_filesystem_download"] = service / 1e6
+    rates["nginx_static"] = nginx_rate / 1e6
+
+
+@contextmanager
+def nginx(folder: Path, binary: str, data: bytes) -> Iterator[str]:
+    """nginx serving `data` as a static file with sendfile; yields its URL."""
+    root = folder / "nginx"
+    (root / "www").mkdir(parents=True, exist_ok=True)
+    (root / "www" / "big.bin").write_bytes(data)
+    # Started as root, nginx serves as an unprivileged user: it must be able to read these.
+    for path in (folder, root, root / "www", root / "www" / "big.bin"):
+        path.chmod(0o755)
+    port = free_port()
+    (root / "nginx.conf").write_text(
+        f"""
+        daemon off; worker_processes 1; pid {root}/nginx.pid; error_log {root}/error.log;
+        events {{ worker_connections 64; }}
+        http {{
+            access_log off; sendfile on; tcp_nopush on;
+            client_body_temp_path {root}/scratch; proxy_temp_path {root}/scratch;
+            fastcgi_temp_path {root}/scratch; uwsgi_temp_path {root}/scratch;
+            scgi_temp_path {root}/scratch;
+            server {{ listen 127.0.0.1:{port}; root {root}/www; }}
+        }}
+        """
+    )
+    process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)])
+    try:
+        wait_until_healthy(process, port, "/big.bin")
+        yield f"http://127.0.0.1:{port}/big.bin"
+    finally:
+        stop(process)
