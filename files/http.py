@@ -118,7 +118,7 @@ def content_disposition(name: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
-def etag(meta: FileMeta) -> str:
+def file_etag(meta: FileMeta) -> str:
     return f'"{meta.sha256}"'
 
 
@@ -126,7 +126,7 @@ def download_headers(meta: FileMeta) -> dict[str, str]:
     return {
         "Content-Type": "application/octet-stream",
         "Content-Disposition": content_disposition(meta.name),
-        "ETag": etag(meta),
+        "ETag": file_etag(meta),
         "Last-Modified": http_date(meta.created_at.timestamp()),
         "Accept-Ranges": "bytes",
     }
@@ -183,5 +183,5 @@ def if_range_matches(request: HttpRequest, meta: FileMeta) -> bool:
     if validator is None:
         return True
     if validator.startswith('"'):
-        return validator == etag(meta)
+        return validator == file_etag(meta)
     return parse_http_date_safe(validator) == int(meta.created_at.timestamp())

@@ -32,7 +32,7 @@ def human_size(size: int) -> str:
 # --- verify ------------------------------------------------------------------------------------
 
 
-def check_piece(store: ChunkStore, piece: Piece) -> str | None:
+def problem_with_piece(store: ChunkStore, piece: Piece) -> str | None:
     """What is wrong with one chunk object, or None."""
     try:
         fetch_piece(store, piece)
@@ -52,9 +52,12 @@ def verify_file(meta: FileMeta, store: ChunkStore | None = None) -> list[str]:
             problems.append("chunk rows are not numbered 0..n-1")
         if sum(chunk.size for chunk in meta.chunks) != meta.size:
             problems.append("chunk sizes do not add up to the file size")
-        pieces = plan_pieces(meta)
-        checks = map_bounded(lambda p: check_piece(store, p), pieces, settings.READ_CONCURRENCY)
-        problems.extend(problem for problem in checks if problem)
+        found = map_bounded(
+            lambda piece: problem_with_piece(store, piece),
+            plan_pieces(meta),
+            settings.READ_CONCURRENCY,
+        )
+        problems.extend(problem for problem in found if problem)
         return problems
 
 
@@ -91,12 +94,12 @@ class Scan:
     committed: int = 0
 
 
-def prefix_id(key: str) -> str:
+def file_id_of_key(key: str) -> str:
     """chunks/{id}/{index} -> id"""
     return key[len(CHUNK_PREFIX) :].split("/", 1)[0]
 
 
-def committed_ids(candidates: list[str]) -> set[str]:
+def committed_file_ids(candidates: list[str]) -> set[str]:
     valid = []
     for candidate in candidates:
         try:
@@ -121,11 +124,11 @@ def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = Non
     groups = (
         Orphan(file_id, list(objects))
         for file_id, objects in itertools.groupby(
-            store.list(CHUNK_PREFIX), lambda o: prefix_id(o.key)
+            store.list(CHUNK_PREFIX), lambda o: file_id_of_key(o.key)
         )
     )
     for batch in _batched(groups, 500):
-        committed = committed_ids([group.file_id for group in batch])
+        committed = committed_file_ids([group.file_id for group in batch])
         for group in batch:
             if group.file_id in committed:
                 scan.committed += 1
@@ -138,7 +141,7 @@ def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = Non
 
 def delete_orphan(store: ChunkStore, orphan: Orphan) -> list[str]:
     """Delete an orphan's objects unless its upload got committed since; the keys that failed."""
-    if committed_ids([orphan.file_id]):
+    if committed_file_ids([orphan.file_id]):
         return []
     return store.delete_many(item.key for item in orphan.objects)
 

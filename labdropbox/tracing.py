@@ -40,7 +40,7 @@ def otlp_traces_url(jaeger_endpoint: str) -> str:
     return base.rstrip("/") + "/v1/traces"
 
 
-def export_processor() -> BatchSpanProcessor | None:
+def otlp_export_processor() -> BatchSpanProcessor | None:
     """Batched OTLP/HTTP export, if an endpoint is configured. The batch is sent from a
     background thread with a short timeout: a collector that is down or stalls costs dropped
     spans, never a slower request."""
@@ -56,7 +56,7 @@ def export_processor() -> BatchSpanProcessor | None:
 def default_processors() -> list[SpanProcessor]:
     """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
     processors: list[SpanProcessor] = []
-    exporting = export_processor()
+    exporting = otlp_export_processor()
     if exporting is not None:
         processors.append(exporting)
     if settings.TRACE_RECORDER_KEEP:

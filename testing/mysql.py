@@ -22,7 +22,11 @@ def mysql_connect(env: Mapping[str, str], database: str | None = None) -> Any:
 
 
 def mysql_query(env: Mapping[str, str], query: str, database: str | None = None) -> list[tuple]:
-    connection = mysql_connect(env, database)
+    return fetch_rows(mysql_connect(env, database), query)
+
+
+def fetch_rows(connection: Any, query: str) -> list[tuple]:
+    """The rows of one query on a DB-API connection (MySQLdb, sqlite3), which it then closes."""
     try:
         cursor = connection.cursor()
         cursor.execute(query)

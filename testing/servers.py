@@ -22,7 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from testing.mysql import mysql_query, recreate_mysql_database
+from testing.mysql import fetch_rows, mysql_query, recreate_mysql_database
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -160,13 +160,7 @@ class GunicornServer:
         env = self.sql_env
         if env.get("TIDB_HOST"):
             return mysql_query(env, query, database=env["TIDB_DATABASE"])
-        connection = sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3")
-        try:
-            cursor = connection.cursor()
-            cursor.execute(query)
-            return list(cursor.fetchall())
-        finally:
-            connection.close()
+        return fetch_rows(sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3"), query)
 
     def count_files(self) -> int:
         return self.sql("SELECT COUNT(*) FROM files_file")[0][0]

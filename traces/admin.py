@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from labdropbox.admin_search import UuidSearchMixin
 from traces.models import RecordedTrace
 from traces.recorder import delete_traces
-from traces.waterfall import layout
+from traces.waterfall import waterfall_layout
 
 
 def trace_url(trace: RecordedTrace) -> str:
@@ -74,7 +74,7 @@ class RecordedTraceAdmin(UuidSearchMixin, admin.ModelAdmin):
             "opts": self.model._meta,
             "title": trace.name,
             "trace": trace,
-            "waterfall": layout(list(trace.spans.all())),
+            "waterfall": waterfall_layout(list(trace.spans.all())),
             "jaeger_url": f"{settings.JAEGER_UI_URL}/trace/{trace.trace_id}"
             if settings.JAEGER_UI_URL
             else "",

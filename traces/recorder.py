@@ -134,10 +134,10 @@ def record_spans(spans: Sequence[ReadableSpan], keep: int) -> None:
                 continue
             room = MAX_SPANS_PER_TRACE - (trace.span_count if trace else 0)
             is_new = trace is None
-            trace = summarize(trace, trace_id, trace_spans)
+            trace = fold_into_summary(trace, trace_id, trace_spans)
             trace.save(force_insert=is_new)
             insert_spans([span_row(trace_id, span) for span in trace_spans[: max(room, 0)]])
-        prune(keep)
+        prune_oldest_traces(keep)
 
 
 SPAN_FIELDS = (
@@ -182,7 +182,7 @@ def _is_app_span(span: ReadableSpan) -> bool:
     return scope is not None and scope.name.startswith(APP_SCOPE_PREFIX)
 
 
-def summarize(trace, trace_id: str, spans: list[ReadableSpan]):
+def fold_into_summary(trace, trace_id: str, spans: list[ReadableSpan]):
     """Fold a batch of a trace's spans into its summary row (spans of one trace can arrive in
     several batches: a streamed read's root span ends last)."""
     from traces.models import RecordedTrace
@@ -248,7 +248,7 @@ def span_row(trace_id: str, span: ReadableSpan) -> tuple:
     )
 
 
-def prune(keep: int) -> None:
+def prune_oldest_traces(keep: int) -> None:
     """Keep the newest `keep` traces."""
     from traces.models import RecordedTrace
 

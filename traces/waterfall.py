@@ -60,7 +60,7 @@ class Waterfall:
     ticks: list[tuple[float, float]]  # (percent, milliseconds) for the time axis
 
 
-def layout(spans: list[RecordedSpan]) -> Waterfall:
+def waterfall_layout(spans: list[RecordedSpan]) -> Waterfall:
     if not spans:
         return Waterfall([], 0.0, [])
     start = min(span.start_ns for span in spans)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from files.storage import chunk_key
+from files.errors import StorageRejected
+from files.storage import chunk_key, get_store
 from testing.fixtures import TEST_CHUNK_SIZE
 from testing.servers import EMBEDDED, GunicornServer
 from testing.uploads import payload, upload
@@ -135,3 +136,28 @@ def test_database_down_is_503_and_keeps_no_chunks(service_without_database, tmp_
     assert not chunks.exists() or not any(path.is_file() for path in chunks.rglob("*"))
     status, _, body = service_without_database.request("GET", f"/read/{uuid.uuid4()}")
     assert (status, b"database_unavailable" in body) == (503, True)
+
+
+def test_missing_bucket_is_502_storage_misconfigured_not_try_again(client, settings, s3_server):
+    settings.MINIO_ENDPOINT = s3_server.endpoint
+    settings.MINIO_BUCKET = "no-such-bucket-anywhere"
+
+    response = put(client, "/write?name=a", payload(2 * C))
+
+    assert response.status_code == 502
+    assert response.json() == {
+        "error": "storage_misconfigured",
+        "detail": "object storage refused the request; the service's storage settings are wrong",
+    }
+
+
+def test_s3_refusals_are_told_apart_from_outages(settings, s3_server):
+    """A missing bucket (or bad credentials) is StorageRejected: retrying cannot help."""
+    settings.MINIO_ENDPOINT = s3_server.endpoint
+    settings.MINIO_BUCKET = "never-created"
+
+    gone = get_store()
+
+    for call in (lambda: gone.put("chunks/a/0", b"x"), lambda: gone.get("chunks/a/0")):
+        with pytest.raises(StorageRejected, match="NoSuchBucket"):
+            call()

@@ -1,4 +1,4 @@
-"""Both chunk stores behave the same, and errors come out as our own two exceptions."""
+"""Both chunk stores behave the same, and errors come out as our own exceptions."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from testing.uploads import payload
 from testing.wsgi_client import call_wsgi
 from traces.models import RecordedTrace
 from traces.recorder import record_spans
-from traces.waterfall import layout
+from traces.waterfall import waterfall_layout
 
 pytestmark = pytest.mark.django_db
 
@@ -45,7 +45,7 @@ def recorded_read(spans, chunks: int, reads: int = 1) -> RecordedTrace:
 def test_ten_chunk_read_has_a_bar_per_span_nested_and_overlapping(spans, slow_s3):
     trace = recorded_read(spans, chunks=10)
 
-    waterfall = layout(list(trace.spans.all()))
+    waterfall = waterfall_layout(list(trace.spans.all()))
 
     assert len(waterfall.bars) == trace.span_count
     depth = {bar.span.name: bar.depth for bar in waterfall.bars}
@@ -67,7 +67,7 @@ def test_ten_chunk_read_has_a_bar_per_span_nested_and_overlapping(spans, slow_s3
 def test_cache_hit_waterfall_has_no_db_lookup(spans):
     trace = recorded_read(spans, chunks=2, reads=2)  # the second read hits the cache
 
-    names = {bar.span.name for bar in layout(list(trace.spans.all())).bars}
+    names = {bar.span.name for bar in waterfall_layout(list(trace.spans.all())).bars}
 
     assert trace.cache_hit is True
     assert "cache_lookup" in names
