@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from testing.mysql import mysql_query
 from testing.servers import PROJECT_DIR, free_port
 
 
@@ -31,24 +32,18 @@ def test_sqlite_needs_nothing(tmp_path):
 
 @pytest.mark.stack
 def test_creates_the_database_once_on_mariadb(tmp_path):
-    import MySQLdb
-
     name = f"labdropbox_ensure_{os.getpid()}"
     env = {"DATA_DIR": str(tmp_path), "TIDB_DATABASE": name, "DB_ENGINE": "mysql"}
     try:
         first, second = run(env), run(env)
     finally:
-        connection = MySQLdb.connect(
-            host=os.environ["TIDB_HOST"], port=int(os.environ["TIDB_PORT"]), user="root"
-        )
-        existed = connection.cursor().execute("SHOW DATABASES LIKE %s", [name])
-        connection.cursor().execute(f"DROP DATABASE IF EXISTS `{name}`")
-        connection.close()
+        existed = mysql_query(os.environ, f"SHOW DATABASES LIKE '{name}'")
+        mysql_query(os.environ, f"DROP DATABASE IF EXISTS `{name}`")
 
     assert (first.returncode, second.returncode) == (0, 0)
     assert f"created database {name}" in first.stdout
     assert f"database exists: {name}" in second.stdout
-    assert existed == 1
+    assert existed == [(name,)]
 
 
 @pytest.mark.stack
