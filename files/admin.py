@@ -4,22 +4,28 @@ waterfalls. Stored files are immutable: the admin never edits their metadata."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.csrf import csrf_exempt
 
 from files.errors import BodyTooLarge, InvalidName, StorageRejected, StorageUnavailable
+from files.http import parse_count
 from files.maintenance import verify_file
 from files.metadata import load_file_meta
 from files.models import File
 from files.operations.delete import delete_file
 from files.operations.write import write_file
-from labdropbox.admin_search import UuidSearchMixin
+from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
 from traces.admin import trace_url
 from traces.models import RecordedTrace
 
@@ -34,7 +40,7 @@ class UploadForm(forms.Form):
 
 
 @admin.register(File)
-class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
+class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     list_display = ["name", "human_size", "chunk_count", "short_sha256", "created_at"]
     search_fields = ["name"]
     search_help_text = "Search by name, or paste a file id."
@@ -133,9 +139,20 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
         )
         return [upload, *super().get_urls()]
 
-    def upload_view(self, request: HttpRequest) -> HttpResponse:
+    # Django's CSRF check reads the form — the whole upload — before any view runs: here it
+    # runs after the size check, so that a too-large upload is refused unread.
+    @method_decorator(csrf_exempt)
+    def upload_view(self, request: HttpRequest) -> HttpResponseBase:
         if not request.user.has_perm("files.add_file"):
             raise PermissionDenied
+        too_large = upload_too_large(request)
+        if too_large:
+            response = self.upload_page(request, UploadForm(), too_large, status=413)
+            response["Connection"] = "close"  # the rest of the body is not worth reading
+            return response
+        forged = csrf_failure(request)
+        if forged is not None:
+            return forged
         form = UploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             uploaded = form.cleaned_data["file"]
@@ -151,10 +168,42 @@ class FileAdmin(UuidSearchMixin, admin.ModelAdmin):
             else:
                 self.message_user(request, f"Uploaded {file.name} ({file.chunk_count} chunks).")
                 return HttpResponseRedirect(reverse("admin:files_file_change", args=[file.id]))
+        return self.upload_page(request, form)
+
+    def upload_page(
+        self, request: HttpRequest, form: UploadForm, refused: str = "", status: int = 200
+    ) -> TemplateResponse:
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
             "title": "Upload a file",
             "form": form,
+            "refused": refused,
         }
-        return TemplateResponse(request, "admin/files/file/upload.html", context)
+        return TemplateResponse(request, "admin/files/file/upload.html", context, status=status)
+
+
+def csrf_failure(request: HttpRequest) -> HttpResponseBase | None:
+    """Django's CSRF check run by hand, for a view exempt from the automatic one: the 403 to
+    answer, or None if the request carries a valid token."""
+    return CsrfViewMiddleware(_never_called).process_view(request, _never_called, (), {})
+
+
+def _never_called(request: HttpRequest) -> HttpResponseBase:
+    # The check only needs a view without `csrf_exempt`; it never calls it.
+    raise NotImplementedError
+
+
+# What a multipart form adds around the file: boundaries, the name field, part headers.
+FORM_OVERHEAD = 64 * 1024
+
+
+def upload_too_large(request: HttpRequest) -> str:
+    """Why a POSTed upload form is refused for its announced size, or "" if it is not."""
+    if request.method != "POST":
+        return ""
+    length = parse_count(request.META.get("CONTENT_LENGTH", ""))
+    limit = settings.MAX_UPLOAD_BYTES
+    if length is None or length <= limit + FORM_OVERHEAD:
+        return ""
+    return f"the upload is {filesizeformat(length)}; the limit is {filesizeformat(limit)}"

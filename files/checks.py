@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import ipaddress
 import re
 
 from django.conf import settings
@@ -57,3 +58,20 @@ def check_api_token(app_configs, **kwargs) -> list[Warning]:
             id="files.W001",
         )
     ]
+
+
+@register()
+def check_trusted_proxies(app_configs, **kwargs) -> list[Error]:
+    errors = []
+    for entry in settings.TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address or network.",
+                    hint="Use addresses or CIDR networks, e.g. 10.0.0.0/8,127.0.0.1.",
+                    id="files.E003",
+                )
+            )
+    return errors

@@ -21,6 +21,9 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
     default_detail = "the server failed; the error has been logged"
+    # Our failure (a dependency, a bug) rather than the client's request: logged, and the
+    # client is told only its kind.
+    server_fault = True
 
     def __init__(self, detail: str | None = None, headers: dict[str, str] | None = None) -> None:
         self.detail = detail or self.default_detail
@@ -31,31 +34,37 @@ class ServiceError(Exception):
     def public_detail(self) -> str:
         """What the client is told: its own mistake in full; of our failures, only the kind
         (the specifics, such as hosts and keys, go to the log)."""
-        return self.detail if self.status < 500 else self.default_detail
+        return self.default_detail if self.server_fault else self.detail
 
 
 # --- the client's request ------------------------------------------------------------------------
 
 
-class InvalidName(ServiceError):
+class ClientError(ServiceError):
+    """The request's fault: the detail tells the client exactly what to change."""
+
+    server_fault = False
+
+
+class InvalidName(ClientError):
     status, code = 400, "invalid_name"
 
 
-class InvalidLength(ServiceError):
+class InvalidLength(ClientError):
     status, code = 400, "invalid_length"
 
 
-class InvalidParameter(ServiceError):
+class InvalidParameter(ClientError):
     status, code = 400, "invalid_parameter"
 
 
-class IncompleteBody(ServiceError):
+class IncompleteBody(ClientError):
     """The client sent less than it announced, or went away mid-upload."""
 
     status, code = 400, "incomplete_body"
 
 
-class Unauthorized(ServiceError):
+class Unauthorized(ClientError):
     status, code = 401, "unauthorized"
     default_detail = "send Authorization: Bearer <API_TOKEN>"
 
@@ -63,7 +72,11 @@ class Unauthorized(ServiceError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="labdropbox"'})
 
 
-class NotFound(ServiceError):
+class CrossOriginRefused(ClientError):
+    status, code = 403, "cross_origin_refused"
+
+
+class NotFound(ClientError):
     status, code = 404, "not_found"
     default_detail = "nothing here"
 
@@ -76,32 +89,40 @@ class FileNotFound(NotFound):
         self.file_id = file_id
 
 
-class MethodNotAllowed(ServiceError):
+class MethodNotAllowed(ClientError):
     status, code = 405, "method_not_allowed"
 
     def __init__(self, allowed: tuple[str, ...]) -> None:
         super().__init__(f"use {' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
 
 
-class LengthRequired(ServiceError):
+class LengthRequired(ClientError):
     status, code = 411, "length_required"
     default_detail = "send Content-Length or a chunked body"
 
 
-class PreconditionFailed(ServiceError):
+class PreconditionFailed(ClientError):
     status, code = 412, "precondition_failed"
     default_detail = "If-Match or If-Unmodified-Since failed"
 
 
-class BodyTooLarge(ServiceError):
+class BodyTooLarge(ClientError):
     status, code = 413, "too_large"
 
 
-class RangeNotSatisfiable(ServiceError):
+class RangeNotSatisfiable(ClientError):
     status, code = 416, "range_not_satisfiable"
 
     def __init__(self, size: int) -> None:
         super().__init__(f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"})
+
+
+class UnsupportedTransferEncoding(ClientError):
+    status, code = 501, "unsupported_transfer_encoding"
+    default_detail = "the only transfer coding accepted is chunked"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(f"{detail} is not supported; the only transfer coding accepted is chunked")
 
 
 # --- the service's dependencies ------------------------------------------------------------------
@@ -136,6 +157,17 @@ class StorageUnavailable(ServiceError):
     default_detail = "object storage is unavailable; try again"
 
 
+class ServerBusy(ServiceError):
+    """The worker's chunk memory is taken by other transfers for longer than a transfer may
+    wait for its first buffer."""
+
+    status, code = 503, "server_busy"
+    default_detail = "the server is busy with other transfers; try again"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
 class DatabaseUnavailable(ServiceError):
     status, code = 503, "database_unavailable"
     default_detail = "the database is unavailable; try again"
@@ -164,6 +196,6 @@ def error_response(request: HttpRequest, exc: Exception) -> JsonResponse | None:
     error = as_service_error(exc)
     if error is None:
         return None
-    if error.status >= 500:
+    if error.server_fault:
         log.warning("%s %s: %d %s: %s", request.method, request.path, error.status, error.code, exc)
     return json_error(error)

@@ -4,9 +4,7 @@ values (the upload body and its length, query numbers, byte ranges), and downloa
 from __future__ import annotations
 
 import functools
-import hmac
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -18,6 +16,7 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
+from files.auth import may_use_api, refuse_cross_origin_writes
 from files.errors import (
     InvalidLength,
     InvalidParameter,
@@ -26,35 +25,29 @@ from files.errors import (
     PreconditionFailed,
     RangeNotSatisfiable,
     Unauthorized,
+    UnsupportedTransferEncoding,
     error_response,
     json_error,
 )
 from files.metadata import FileMeta
+from files.names import ascii_fallback_name
 from files.operations.write import Body
 
 View = Callable[..., HttpResponseBase]
 
 
-def token_accepted(request: HttpRequest) -> bool:
-    """True if no API_TOKEN is set, or the request's bearer token is it (constant time)."""
-    if not settings.API_TOKEN:
-        return True
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), settings.API_TOKEN.encode()
-    )
-
-
 def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
-    """An API endpoint: the bearer token when API_TOKEN is set (unless public), 405 for other
-    methods, our exceptions as JSON errors, and no CSRF (the API is for programs, not forms)."""
+    """An API endpoint: the bearer token when API_TOKEN is set (unless public), writes from
+    other origins' pages refused, 405 for other methods, our exceptions as JSON errors, and no
+    CSRF token (the API is for programs, not forms)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if not public and not token_accepted(request):
+                if not public and not may_use_api(request):
                     raise Unauthorized()
+                refuse_cross_origin_writes(request)
                 if request.method not in methods:
                     raise MethodNotAllowed(methods)
                 return view(request, *args, **kwargs)
@@ -72,6 +65,22 @@ def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
 # --- Upload bodies -------------------------------------------------------------------------------
 
 
+def parse_count(raw: str) -> int | None:
+    """A count of bytes or items written in ASCII digits, or None if `raw` is not one.
+
+    Only 0-9 count as digits (str.isdigit() also takes "²" and other digits that int() then
+    refuses), and a number too long to mean anything is capped rather than parsed: int() itself
+    refuses strings of over 4,300 digits, and no file or page is anywhere near 10^18.
+    """
+    if not ASCII_DIGITS.fullmatch(raw):
+        return None
+    return int(raw) if len(raw) < len(str(HUGE)) else HUGE
+
+
+ASCII_DIGITS = re.compile(r"[0-9]+")
+HUGE = 10**18
+
+
 def request_body(request: HttpRequest) -> tuple[Body, int | None]:
     """The body stream and its announced length (None for Transfer-Encoding: chunked)."""
     connection = request.META.get("gunicorn.socket")
@@ -80,7 +89,12 @@ def request_body(request: HttpRequest) -> tuple[Body, int | None]:
         # past this much silence the upload fails (400, nothing kept). gunicorn makes the
         # socket blocking again, with no timeout, before the connection's next request.
         connection.settimeout(settings.UPLOAD_IDLE_TIMEOUT_SECONDS)
-    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+    codings = transfer_codings(request)
+    if codings:
+        if codings != ["chunked"]:
+            # gunicorn undoes the chunked framing and nothing else: a gzip-coded body would be
+            # stored compressed, as if it were the file.
+            raise UnsupportedTransferEncoding(f"Transfer-Encoding {', '.join(codings)}")
         # Only servers that decode chunked bodies (gunicorn) mark the input as terminated.
         if not request.META.get("wsgi.input_terminated"):
             raise LengthRequired("this server needs a Content-Length header")
@@ -88,34 +102,39 @@ def request_body(request: HttpRequest) -> tuple[Body, int | None]:
     raw = request.META.get("CONTENT_LENGTH", "")
     if not raw:
         raise LengthRequired()
-    if not raw.isdigit():
-        raise InvalidLength(f"Content-Length {raw!r} is not a byte count")
-    return request, int(raw)
+    length = parse_count(raw)
+    if length is None:
+        raise InvalidLength(f"Content-Length {raw[:40]!r} is not a byte count")
+    return request, length
+
+
+def transfer_codings(request: HttpRequest) -> list[str]:
+    header = request.META.get("HTTP_TRANSFER_ENCODING", "")
+    return [coding.strip().lower() for coding in header.split(",") if coding.strip()]
 
 
 # --- Query parameters ----------------------------------------------------------------------------
 
 
-def query_int(request: HttpRequest, name: str, default: int, maximum: int) -> int:
+def query_int(request: HttpRequest, name: str, default: int, minimum: int, maximum: int) -> int:
     raw = request.GET.get(name, "")
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) > maximum:
-        raise InvalidParameter(f"{name} must be an integer from 0 to {maximum}")
-    return int(raw)
+    value = parse_count(raw)
+    if value is None or not minimum <= value <= maximum:
+        raise InvalidParameter(f"{name} must be an integer from {minimum} to {maximum}")
+    return value
 
 
 # --- Downloads -----------------------------------------------------------------------------------
 
-SINGLE_RANGE = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+SINGLE_RANGE = re.compile(r"\s*([0-9]*)\s*-\s*([0-9]*)\s*")
 
 
 def content_disposition(name: str) -> str:
-    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
-    # "café" -> "cafe": decompose, drop the accents, replace what is still not plain ASCII.
-    letters = (c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    fallback = "".join(c if c.isascii() and c not in '"\\' else "_" for c in letters)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+    """`attachment` with a safe ASCII fallback name and the exact name in RFC 5987 form."""
+    exact = quote(name, safe="")
+    return f"attachment; filename=\"{ascii_fallback_name(name)}\"; filename*=UTF-8''{exact}"
 
 
 def file_etag(meta: FileMeta) -> str:
@@ -145,14 +164,14 @@ def requested_range(request: HttpRequest, meta: FileMeta) -> tuple[int, int] | N
     match = SINGLE_RANGE.fullmatch(specs)
     if not match or not any(match.groups()):
         return None
-    first, last = match.groups()
+    first, last = (parse_count(number) if number else None for number in match.groups())
     size = meta.size
-    if first and last and int(last) < int(first):
+    if first is not None and last is not None and last < first:
         return None
-    if first:
-        start, stop = int(first), min(int(last) + 1, size) if last else size
+    if first is not None:
+        start, stop = first, min(last + 1, size) if last is not None else size
     else:
-        start, stop = max(size - int(last), 0), size
+        start, stop = max(size - (last or 0), 0), size
     if start >= stop:
         raise RangeNotSatisfiable(size)
     return start, stop

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from files import spans
+from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt, ChunkNotFound
 from files.io_pool import map_bounded
 from files.metadata import FileMeta, load_file_meta
@@ -35,7 +36,8 @@ def human_size(size: int) -> str:
 def problem_with_piece(store: ChunkStore, piece: Piece) -> str | None:
     """What is wrong with one chunk object, or None."""
     try:
-        fetch_piece(store, piece)
+        with chunk_budget().holding(piece.length):
+            fetch_piece(store, piece)
     except ChunkNotFound:
         return f"chunk {piece.index} is missing ({piece.key})"
     except ChunkCorrupt as exc:

@@ -11,10 +11,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from files import health
+from files.auth import is_authenticated
 from files.errors import NotFound, ServiceError, json_error
 from files.http import (
     api_view,
@@ -88,8 +90,9 @@ def file_json(file: File | FileMeta) -> dict[str, Any]:
 
 @api_view("GET")
 def files_list(request: HttpRequest) -> HttpResponse:
-    limit = query_int(request, "limit", DEFAULT_PAGE, MAX_PAGE)
-    offset = query_int(request, "offset", 0, MAX_OFFSET)
+    # At least one file a page: with limit=0 the next page would be this one, forever.
+    limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    offset = query_int(request, "offset", 0, 0, MAX_OFFSET)
     page = list(File.objects.order_by("-created_at", "-id")[offset : offset + limit + 1])
     return JsonResponse(
         {
@@ -121,9 +124,12 @@ def health_live(request: HttpRequest) -> HttpResponse:
 
 @api_view("GET", "HEAD", public=True)
 def health_ready(request: HttpRequest) -> HttpResponse:
-    """Readiness: the database, the cache and object storage each answer."""
+    """Readiness: the database, the cache and object storage each answer. Why one does not
+    (hosts, paths, exception text) is shown only to a request with credentials."""
     checks = health.run_checks()
     ready = all(check["ok"] for check in checks.values())
+    if not (is_authenticated(request) or settings.DEBUG):
+        checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
     return JsonResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,

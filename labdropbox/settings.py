@@ -9,6 +9,7 @@ writes nothing (labdropbox/data_dir.py creates the folder and the key at start-u
 from __future__ import annotations
 
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -47,6 +48,35 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # When set, every API endpoint but /health* needs `Authorization: Bearer <API_TOKEN>`.
 API_TOKEN = env_str("API_TOKEN")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
+# Web pages on these origins may call the API from a browser; other pages' writes are refused.
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
+
+# --- Behind a TLS-terminating proxy ------------------------------------------------------------
+# The proxies whose X-Forwarded-For is believed (addresses or networks): login throttling and
+# logs then see the client, not the proxy.
+TRUSTED_PROXIES = env_list("TRUSTED_PROXIES", "")
+_proxy_ssl_header = env_str("SECURE_PROXY_SSL_HEADER")  # e.g. X-Forwarded-Proto
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# The health probes come over plain HTTP from inside the cluster, whatever the outside uses.
+SECURE_REDIRECT_EXEMPT = [r"^health"]
+
+# --- Admin login throttling (django-axes) ------------------------------------------------------
+AXES_FAILURE_LIMIT = env_int("ADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("ADMIN_LOGIN_COOLOFF_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "labdropbox.proxies.client_address"
+AXES_VERBOSE = False
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -55,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "files",
     "traces",
 ]
@@ -69,6 +100,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as its documentation asks: it answers a locked-out login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "labdropbox.urls"
@@ -177,6 +210,18 @@ CHUNK_SIZE = env_int(
 READ_CONCURRENCY = env_int("READ_CONCURRENCY", 16, minimum=1, maximum=256)
 UPLOAD_CONCURRENCY = env_int("UPLOAD_CONCURRENCY", 4, minimum=1, maximum=64)
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_MB", 10240, minimum=0) * MIB
+# One memory budget per worker process for the chunks its transfers hold: more transfers at
+# once each work ahead less, then wait their turn (files/buffers.py). At least two chunks.
+CHUNK_MEMORY_BYTES = (
+    env_int("CHUNK_MEMORY_MB", max(128, 16 * -(-CHUNK_SIZE // MIB)), minimum=1) * MIB
+)
+if CHUNK_MEMORY_BYTES < 2 * CHUNK_SIZE:
+    raise ImproperlyConfigured(
+        f"CHUNK_MEMORY_MB must hold at least two chunks ({2 * CHUNK_SIZE} bytes), "
+        f"got {CHUNK_MEMORY_BYTES} bytes"
+    )
+# How long a transfer waits for its first buffer before it is answered 503 server_busy.
+CHUNK_MEMORY_WAIT_SECONDS = env_float("CHUNK_MEMORY_WAIT_SECONDS", 30.0, minimum=0.1)
 # An upload whose client sends nothing for this long fails (and keeps nothing).
 UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("UPLOAD_IDLE_TIMEOUT_SECONDS", 60.0, minimum=1.0)
 # Threads shared by every request of a process for chunk I/O; each request still keeps at most
@@ -202,6 +247,9 @@ S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
 SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "labdropbox-service")
 JAEGER_ENDPOINT = env_str("JAEGER_ENDPOINT")
 JAEGER_UI_URL = env_str("JAEGER_UI_URL").rstrip("/")
+# Whether a client's traceparent makes our spans part of its trace (and its sampled flag decide
+# whether we record). Off: every request starts a trace of its own, linked to the client's.
+OTEL_TRUST_INCOMING_CONTEXT = env_bool("OTEL_TRUST_INCOMING_CONTEXT", False)
 # Bounds each OTLP export and the flush at worker exit: a stalled collector costs spans, not time.
 OTLP_TIMEOUT_SECONDS = env_int("OTLP_TIMEOUT_SECONDS", 5, minimum=1)
 # The built-in recorder keeps this many traces for the admin's waterfall; 0 turns it off.

@@ -15,7 +15,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from opentelemetry import trace
@@ -23,6 +23,8 @@ from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,11 @@ _lock = threading.Lock()
 _provider: TracerProvider | None = None
 
 OTLP_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+
+
+# Every request is recorded, even one whose trusted parent says "not sampled" (-00): a client
+# must not be able to switch off the record of our own operations.
+ALWAYS_RECORD = ParentBased(root=ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON)
 
 
 def otlp_traces_url(jaeger_endpoint: str) -> str:
@@ -77,7 +84,10 @@ def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerPr
     with _lock:
         if _provider is not None:
             return _provider
-        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: settings.SERVICE_NAME}))
+        provider = TracerProvider(
+            resource=Resource.create({SERVICE_NAME: settings.SERVICE_NAME}),
+            sampler=ALWAYS_RECORD,
+        )
         for processor in default_processors() if processors is None else processors:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)
@@ -129,10 +139,49 @@ def instrument_libraries() -> None:
             instrumentor.instrument()
 
 
-def _name_by_method(span: trace.Span, environ: dict) -> None:
+def _start_server_span(span: trace.Span, environ: dict) -> None:
     # Until the URL resolves to a route (RouteSpanNameMiddleware), name the span by its method
     # only: raw paths carry ids and would make every request's name unique.
     span.update_name(environ.get("REQUEST_METHOD", "HTTP"))
+    client_context = environ.get(CLIENT_CONTEXT_KEY)
+    if client_context:
+        # The client's own trace, kept as a link rather than as our parent.
+        linked = TraceContextTextMapPropagator().extract(client_context)
+        linked_span = trace.get_current_span(linked).get_span_context()
+        if linked_span.is_valid:
+            span.add_link(linked_span, {"link.kind": "client_traceparent"})
+
+
+# The W3C trace context and baggage a client may send, as WSGI environ keys.
+INCOMING_CONTEXT_KEYS = {"HTTP_TRACEPARENT": "traceparent", "HTTP_TRACESTATE": "tracestate"}
+BAGGAGE_KEY = "HTTP_BAGGAGE"
+CLIENT_CONTEXT_KEY = "labdropbox.client_context"
+
+
+class IncomingContextFilter:
+    """Unless OTEL_TRUST_INCOMING_CONTEXT is on, a client's trace context does not become ours.
+
+    Trusted, a `traceparent` makes our spans children of the client's trace — and its flags
+    decide whether we record at all (-00 switches our recording off), and two clients sending
+    one trace id end up in one trace. Untrusted (the default), every request starts a trace of
+    its own and the client's context is kept as a span link. Behind a gateway that traces
+    requests itself, turn it on.
+    """
+
+    def __init__(self, application: Callable) -> None:
+        self.application = application
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        if not settings.OTEL_TRUST_INCOMING_CONTEXT:
+            environ.pop(BAGGAGE_KEY, None)
+            carried = {
+                header: environ.pop(key)
+                for key, header in INCOMING_CONTEXT_KEYS.items()
+                if key in environ
+            }
+            if carried:
+                environ[CLIENT_CONTEXT_KEY] = carried
+        return self.application(environ, start_response)
 
 
 def _add_traceresponse(span: trace.Span, environ: dict, status: str, headers: list) -> None:
@@ -149,9 +198,12 @@ def _add_traceresponse(span: trace.Span, environ: dict, status: str, headers: li
 
 
 def wrap_wsgi(application: Callable) -> Callable:
-    return OpenTelemetryMiddleware(
-        application, request_hook=_name_by_method, response_hook=_add_traceresponse
+    """The Django application inside the server span (which ends after the body is sent),
+    itself inside the filter of the client's trace context."""
+    traced = OpenTelemetryMiddleware(
+        application, request_hook=_start_server_span, response_hook=_add_traceresponse
     )
+    return IncomingContextFilter(traced)
 
 
 class RouteSpanNameMiddleware:

@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from labdropbox.admin_search import UuidSearchMixin
+from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
 from traces.models import RecordedTrace
 from traces.recorder import delete_traces
 from traces.waterfall import waterfall_layout
@@ -23,7 +23,7 @@ def trace_url(trace: RecordedTrace) -> str:
 
 
 @admin.register(RecordedTrace)
-class RecordedTraceAdmin(UuidSearchMixin, admin.ModelAdmin):
+class RecordedTraceAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     list_display = ["name", "file_link", "started_at", "duration", "span_count", "cache", "error"]
     list_filter = ["error", "cache_hit"]
     search_fields = ["trace_id", "name"]

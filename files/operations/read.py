@@ -9,6 +9,7 @@ its SHA-256, a partial one (the edges of a byte range) against its length.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import deque
@@ -22,6 +23,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from files import spans
+from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt
 from files.io_pool import io_executor
 from files.metadata import FileMeta, get_file_meta
@@ -45,6 +47,10 @@ class Piece:
     @property
     def whole(self) -> bool:
         return self.start == 0 and self.stop == self.size
+
+    @property
+    def length(self) -> int:
+        return self.stop - self.start
 
 
 def plan_pieces(meta: FileMeta, byte_range: tuple[int, int] | None = None) -> list[Piece]:
@@ -72,7 +78,7 @@ def plan_pieces(meta: FileMeta, byte_range: tuple[int, int] | None = None) -> li
 
 def verify_piece(piece: Piece, data: bytes) -> None:
     """ChunkCorrupt unless `data` is what the piece should hold."""
-    expected = piece.stop - piece.start
+    expected = piece.length
     if len(data) != expected:
         raise ChunkCorrupt(f"{piece.key}: got {len(data)} bytes, expected {expected}")
     if piece.whole and hashlib.sha256(data).hexdigest() != piece.sha256:
@@ -192,7 +198,11 @@ class ReadBody:
 
 class ChunkFetcher:
     """Fetches pieces on the I/O pool with a sliding window, verified, in order; owns the
-    `fetch_chunks_parallel` span and the `download_chunk_{i}` spans under it."""
+    `fetch_chunks_parallel` span and the `download_chunk_{i}` spans under it.
+
+    Every piece held or in flight has its bytes reserved in the worker's chunk budget: at most
+    `window` pieces, fewer when the budget is short (files/buffers.py).
+    """
 
     def __init__(
         self, store: ChunkStore, pieces: list[Piece], window: int, parent: otel_context.Context
@@ -200,10 +210,12 @@ class ChunkFetcher:
         self.store = store
         self.pieces = pieces
         self.window = window
+        self.budget = chunk_budget()
         self.span = tracer.start_span(spans.FETCH_CHUNKS_PARALLEL, context=parent)
         self._context = trace.set_span_in_context(self.span)
-        self._futures: deque[Future[bytes]] = deque()
+        self._futures: deque[tuple[Future[bytes], int]] = deque()
         self._next_to_submit = 0
+        self._holding = 0  # bytes of the piece with the client (or being fetched first)
 
     def fetch_first(self) -> bytes | None:
         """The first piece (None for an empty file), fetched on this thread while the pool
@@ -212,38 +224,64 @@ class ChunkFetcher:
         if not self.pieces:
             self.span.end()
             return None
-        self._next_to_submit = 1
-        while self._next_to_submit < min(self.window, len(self.pieces)):
-            self._submit_next()
-        first = self._fetch(self.pieces[0])
+        first = self.pieces[0]
+        self.budget.acquire(first.length)
+        self._holding, self._next_to_submit = first.length, 1
+        self._top_up()
+        data = self._fetch(first)
         self._end_span_when_all_fetched()
-        return first
+        return data
 
     def rest(self) -> Iterator[bytes]:
         """The pieces after the first. Each is asked for once the previous one has been taken:
         the window slides only as fast as the client reads."""
         for _ in range(1, len(self.pieces)):
-            self._submit_next()
-            data = self._futures.popleft().result()
+            self._release_sent()
+            self._top_up()
+            future, size = self._futures.popleft()
+            data = future.result()
+            self._holding = size
             self._end_span_when_all_fetched()
             yield data
             del data  # written out: not held while the next fetch is asked for
+        self._release_sent()
 
     def close(self, exc: BaseException | None = None) -> None:
-        """Stop: fetches not yet started are cancelled, running ones finish and are dropped."""
+        """Stop: fetches not yet started are cancelled, running ones finish and are dropped;
+        their buffers go back to the budget as each is done with."""
+        self._release_sent()
         while self._futures:
-            self._futures.popleft().cancel()
+            future, size = self._futures.popleft()
+            if future.cancel():
+                self.budget.release(size)
+            else:
+                future.add_done_callback(functools.partial(self._release_when_done, size))
         if self.span.is_recording():
             if exc is not None:
                 spans.mark_failed(self.span, exc)
             self.span.end()
 
-    def _submit_next(self) -> None:
-        if self._next_to_submit >= len(self.pieces):
-            return
-        piece = self.pieces[self._next_to_submit]
-        self._next_to_submit += 1
-        self._futures.append(io_executor().submit(self._fetch, piece))
+    def _top_up(self) -> None:
+        """Ask for pieces until the window is full or the budget says no. A transfer holding
+        nothing waits for its one essential buffer; beyond that it only takes what is free."""
+        wanted = self.window - (1 if self._holding else 0)
+        while self._next_to_submit < len(self.pieces) and len(self._futures) < wanted:
+            piece = self.pieces[self._next_to_submit]
+            if self._holding or self._futures:
+                if not self.budget.try_acquire(piece.length):
+                    return
+            else:
+                self.budget.acquire(piece.length)
+            self._next_to_submit += 1
+            self._futures.append((io_executor().submit(self._fetch, piece), piece.length))
+
+    def _release_when_done(self, size: int, _done: Future[bytes]) -> None:
+        self.budget.release(size)
+
+    def _release_sent(self) -> None:
+        if self._holding:
+            self.budget.release(self._holding)
+            self._holding = 0
 
     def _end_span_when_all_fetched(self) -> None:
         if not self._futures and self._next_to_submit == len(self.pieces):

@@ -19,6 +19,7 @@ from django.db import transaction
 from opentelemetry import trace
 
 from files import spans
+from files.buffers import chunk_budget
 from files.errors import BodyTooLarge, IncompleteBody
 from files.io_pool import io_executor
 from files.metadata import drop_cached_meta
@@ -63,28 +64,46 @@ def write_file(name: str, body: Body, length: int | None) -> File:
 
 
 class ChunkUploader:
-    """Uploads chunks on the I/O pool, never holding more than `limit` of them at once.
+    """Reads chunks from the body and uploads them on the I/O pool, never holding more than
+    `limit` of them at once, nor more than the worker's chunk budget allows (files/buffers.py).
 
-    submit() returns only once fewer than `limit` chunks are held, so the caller can read the
-    next chunk without going over. On failure, discard() deletes whatever may have been stored.
-    The `upload_chunks` span covers the uploads from the first submit to finish() or discard().
+    read_chunk() returns only once a buffer for the chunk is reserved; submit() returns only
+    once fewer than `limit` chunks are held. On failure, discard() deletes whatever may have
+    been stored. The `upload_chunks` span covers the uploads until finish() or discard().
     """
 
     def __init__(self, store: ChunkStore, file_id: uuid.UUID, limit: int) -> None:
         self.store = store
         self.file_id = file_id
         self.limit = limit
+        self.budget = chunk_budget()
         self.span = tracer.start_span(spans.UPLOAD_CHUNKS)
         self._parent = trace.set_span_in_context(self.span)
         self._pending: set[Future[tuple[int, int, str]]] = set()
         self._done: dict[int, tuple[int, str]] = {}
         self._attempted: list[str] = []
 
+    def read_chunk(self, body: Body, size: int) -> bytes:
+        """Up to `size` bytes of the body (fewer only at its end), in a reserved buffer that
+        submit() hands on to the upload."""
+        self._reserve(size)
+        try:
+            data = read_body_piece(body, size)
+        except BaseException:
+            self.budget.release(size)
+            raise
+        self.budget.release(size - len(data))
+        return data
+
     def submit(self, index: int, data: bytes) -> None:
         key = chunk_key(self.file_id, index)
         self._attempted.append(key)
         self._pending.add(io_executor().submit(self._upload, index, key, data))
         self._wait(until_pending_below=self.limit)
+
+    def forget(self, data: bytes) -> None:
+        """A chunk that was read but will not be submitted: its buffer goes back."""
+        self.budget.release(len(data))
 
     def finish(self) -> list[tuple[int, str]]:
         """Wait for every upload; the (size, sha256) of each chunk in index order."""
@@ -100,6 +119,14 @@ class ChunkUploader:
             self.span.end()
         delete_chunk_objects(self.store, self.file_id, self._attempted)
 
+    def _reserve(self, size: int) -> None:
+        """A buffer for the next chunk: taken from what is free while uploads are running
+        (finishing one if there is none), waited for when nothing else is held."""
+        while self._pending and not self.budget.try_acquire(size):
+            self._wait(until_pending_below=len(self._pending))
+        if not self._pending:
+            self.budget.acquire(size)
+
     def _wait(self, until_pending_below: int) -> None:
         while len(self._pending) >= until_pending_below:
             finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
@@ -108,14 +135,17 @@ class ChunkUploader:
                 self._done[index] = (size, digest)
 
     def _upload(self, index: int, key: str, data: bytes) -> tuple[int, int, str]:
-        with tracer.start_as_current_span(
-            spans.upload_chunk(index),
-            context=self._parent,
-            attributes=spans.chunk_attributes(index, len(data), key),
-        ):
-            digest = hashlib.sha256(data).hexdigest()
-            self.store.put(key, data)
-            return index, len(data), digest
+        try:
+            with tracer.start_as_current_span(
+                spans.upload_chunk(index),
+                context=self._parent,
+                attributes=spans.chunk_attributes(index, len(data), key),
+            ):
+                digest = hashlib.sha256(data).hexdigest()
+                self.store.put(key, data)
+                return index, len(data), digest
+        finally:
+            self.budget.release(len(data))
 
 
 def read_body_piece(body: Body, size: int) -> bytes:
@@ -145,11 +175,12 @@ def stream_chunks(body: Body, length: int | None, uploader: ChunkUploader) -> tu
     with tracer.start_as_current_span(spans.CHUNK_STREAM) as span:
         for index in itertools.count():
             wanted = chunk_size if length is None else min(chunk_size, length - size)
-            data = read_body_piece(body, wanted) if wanted else b""
+            data = uploader.read_chunk(body, wanted) if wanted else b""
             if not data:
                 break
             size += len(data)
             if size > limit:
+                uploader.forget(data)
                 raise BodyTooLarge(f"the body is over the limit of {limit} bytes")
             file_hash.update(data)
             uploader.submit(index, data)

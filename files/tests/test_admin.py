@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 
 from files.models import File
@@ -128,3 +131,72 @@ def test_delete_action_removes_metadata_chunks_and_cached_entry(admin_client, cl
     assert not File.objects.filter(pk=file_id).exists()
     assert stored_keys(store) == []
     assert client.get(f"/read/{file_id}").status_code == 404
+
+
+class UnreadableBody(io.BytesIO):
+    """A request body that fails the test if anything reads it."""
+
+    def read(self, *args, **kwargs):
+        raise AssertionError("the upload's body was read")
+
+    readline = read
+
+
+def test_upload_over_the_limit_is_refused_from_content_length_unread(admin_client, settings):
+    settings.MAX_UPLOAD_BYTES = 10 * C
+
+    response = admin_client.generic(
+        "POST",
+        reverse("admin:files_file_upload"),
+        content_type="multipart/form-data; boundary=xyz",
+        CONTENT_LENGTH=str(200 * 1024 * 1024),
+        **{"wsgi.input": UnreadableBody()},
+    )
+
+    assert response.status_code == 413
+    assert response["Connection"] == "close"
+    assert "the limit is" in response.content.decode()
+    assert not File.objects.exists()
+
+
+def test_upload_form_still_needs_its_csrf_token(admin_user, settings):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(admin_user)
+
+    response = browser.post(
+        reverse("admin:files_file_upload"), {"file": SimpleUploadedFile("x.bin", b"abc")}
+    )
+
+    assert response.status_code == 403
+    assert not File.objects.exists()
+
+
+@pytest.mark.parametrize("selected", ["not-a-uuid", "1' OR '1'='1", "x" * 5000])
+def test_a_malformed_selected_id_is_a_message_not_a_server_error(admin_client, selected):
+    response = admin_client.post(
+        "/admin/files/file/",
+        {"action": "verify_integrity", "_selected_action": [selected]},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "is not a valid id: nothing was done" in response.content.decode()
+
+
+def test_admin_login_is_throttled_after_repeated_failures(client, admin_user, settings):
+    settings.AXES_FAILURE_LIMIT = 3
+    form = {"username": admin_user.username, "password": "wrong", "next": "/admin/"}
+
+    failures = [client.post("/admin/login/", form).status_code for _ in range(3)]
+    with_the_right_password = client.post("/admin/login/", {**form, "password": "password"})
+
+    assert failures == [200, 200, 429]  # the form again, twice; then locked out
+    assert with_the_right_password.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_login_works_after_a_mistake(client, admin_user):
+    form = {"username": admin_user.username, "next": "/admin/"}
+
+    assert client.post("/admin/login/", {**form, "password": "wrong"}).status_code == 200
+    assert client.post("/admin/login/", {**form, "password": "password"}).status_code == 302

@@ -64,6 +64,55 @@ def test_health_endpoints_stay_open(client, token):
     assert client.get("/health/ready").status_code == 200
 
 
+def test_readiness_details_only_with_credentials(client, token, settings):
+    settings.DEBUG = False
+
+    public = client.get("/health/ready").json()["checks"]
+    private = client.get("/health/ready", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").json()["checks"]
+
+    assert public == {name: {"ok": True} for name in ("database", "cache", "storage")}
+    assert all(check["detail"] for check in private.values())
+
+
+def test_a_staff_session_may_read_but_not_write_without_the_token(client, token, admin_user):
+    file_id = client.put(
+        "/write?name=a",
+        data=payload(10),
+        content_type="x/y",
+        HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
+    ).json()["file_id"]
+    client.force_login(admin_user)  # the admin's download link
+
+    assert client.get(f"/read/{file_id}").status_code == 200
+    assert client.put("/write?name=b", data=b"x", content_type="x/y").status_code == 401
+    assert client.delete(f"/files/{file_id}").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [
+        (None, 201),  # curl, an SDK: no Origin at all
+        ("http://testserver", 201),  # our own pages
+        ("http://app.example", 201),  # listed in CORS_ALLOWED_ORIGINS
+        ("http://evil.example", 403),
+        ("null", 403),  # a sandboxed frame or a file:// page
+    ],
+)
+def test_writes_from_other_origins_pages_are_refused(client, settings, origin, status):
+    settings.CORS_ALLOWED_ORIGINS = ["http://app.example"]
+    headers = {"HTTP_ORIGIN": origin} if origin else {}
+
+    response = client.post("/write?name=a", data=b"hello", content_type="text/plain", **headers)
+
+    assert response.status_code == status
+    if status == 403:
+        assert response.json()["error"] == "cross_origin_refused"
+
+
+def test_reads_from_other_origins_are_not_refused(client):
+    assert client.get("/files", HTTP_ORIGIN="http://evil.example").status_code == 200
+
+
 def test_no_token_set_means_an_open_api(client, settings):
     settings.API_TOKEN = ""
 

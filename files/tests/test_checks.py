@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import pytest
+from django.test import RequestFactory
 
-from files.checks import check_bucket_name, check_database_driver
+from files.checks import check_bucket_name, check_database_driver, check_trusted_proxies
+from labdropbox.proxies import client_address
 
 
 def test_invalid_bucket_name_is_files_e001(settings):
@@ -38,3 +40,29 @@ def test_sqlite_needs_no_driver_check(settings):
     settings.DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3"}}
 
     assert check_database_driver(None) == []
+
+
+def test_a_trusted_proxy_that_is_not_an_address_is_files_e003(settings):
+    settings.TRUSTED_PROXIES = ["10.0.0.0/8", "nginx.local"]
+
+    errors = check_trusted_proxies(None)
+
+    assert [error.id for error in errors] == ["files.E003"]
+    assert "nginx.local" in errors[0].msg
+
+
+@pytest.mark.parametrize(
+    ("trusted", "remote", "forwarded", "client"),
+    [
+        ([], "10.0.0.5", "203.0.113.9", "10.0.0.5"),  # no proxy trusted: the header is a claim
+        (["10.0.0.0/8"], "10.0.0.5", "203.0.113.9", "203.0.113.9"),
+        (["10.0.0.0/8"], "10.0.0.5", "1.2.3.4, 203.0.113.9", "203.0.113.9"),  # forged start
+        (["10.0.0.0/8"], "10.0.0.5", "203.0.113.9, 10.0.0.7", "203.0.113.9"),  # two proxies
+        (["10.0.0.0/8"], "192.0.2.1", "203.0.113.9", "192.0.2.1"),  # not via the proxy
+    ],
+)
+def test_client_address_believes_only_trusted_proxies(settings, trusted, remote, forwarded, client):
+    settings.TRUSTED_PROXIES = trusted
+    request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert client_address(request) == client

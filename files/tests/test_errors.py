@@ -50,6 +50,11 @@ CASES = {
         "invalid_length",
         lambda c, s, st: put(c, "/write?name=a", CONTENT_LENGTH="12abc"),
     ),
+    "Content-Length in other digits": (
+        400,
+        "invalid_length",
+        lambda c, s, st: put(c, "/write?name=a", CONTENT_LENGTH="\u0663"),
+    ),
     "limit out of range": (400, "invalid_parameter", lambda c, s, st: c.get("/files?limit=5000")),
     "no token": (
         401,
@@ -75,10 +80,43 @@ CASES = {
         "too_large",
         lambda c, s, st: setattr(s, "MAX_UPLOAD_BYTES", 3) or put(c, "/write?name=a"),
     ),
+    "Content-Length of 5,000 digits": (
+        413,
+        "too_large",
+        lambda c, s, st: put(c, "/write?name=a", CONTENT_LENGTH="9" * 5000),
+    ),
     "range past the end": (
         416,
         "range_not_satisfiable",
         lambda c, s, st: c.get(f"/read/{stored_file(c, st)}", HTTP_RANGE="bytes=99999999-"),
+    ),
+    "range starting 5,000 digits in": (
+        416,
+        "range_not_satisfiable",
+        lambda c, s, st: c.get(
+            f"/read/{stored_file(c, st)}", HTTP_RANGE="bytes=" + "7" * 5000 + "-"
+        ),
+    ),
+    "gzip transfer coding": (
+        501,
+        "unsupported_transfer_encoding",
+        lambda c, s, st: c.generic(
+            "PUT",
+            "/write?name=a",
+            CONTENT_LENGTH="",
+            HTTP_TRANSFER_ENCODING="gzip, chunked",
+            **{"wsgi.input": io.BytesIO(b"\x1f\x8b..."), "wsgi.input_terminated": True},
+        ),
+    ),
+    "write from another site's page": (
+        403,
+        "cross_origin_refused",
+        lambda c, s, st: c.post(
+            "/write?name=a",
+            data=b"x",
+            content_type="text/plain",
+            HTTP_ORIGIN="https://evil.example",
+        ),
     ),
     "chunk missing": (
         502,

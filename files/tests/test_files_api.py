@@ -49,7 +49,20 @@ def test_list_defaults_to_50(client):
     assert (response["limit"], response["offset"], response["files"]) == (50, 0, [])
 
 
-@pytest.mark.parametrize("query", [{"limit": "1001"}, {"limit": "-1"}, {"offset": "x"}])
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"limit": "1001"},
+        {"limit": "-1"},
+        {"limit": "0"},  # next_offset would point back at this page, forever
+        {"offset": "x"},
+        {"limit": "9" * 5000},  # more digits than int() accepts
+        {"offset": "1" * 5000},
+        {"limit": "\u00b2"},  # superscript two: str.isdigit() says yes, int() says no
+        {"offset": "\u0663"},  # Arabic-Indic three
+    ],
+    ids=["too-many", "negative", "zero", "word", "huge-limit", "huge-offset", "sup2", "arabic"],
+)
 def test_list_rejects_unbounded_or_malformed_paging(client, query):
     response = client.get("/files", query)
 

@@ -95,6 +95,7 @@ def test_ranged_reads_on_both_stores(client):
         (100, "bytes=-0"),
         (0, "bytes=0-"),
         (0, "bytes=-5"),
+        (100, "bytes=" + "9" * 5000 + "-"),  # more digits than int() takes
     ],
 )
 def test_unsatisfiable_range_is_416_with_the_size(client, size, header):
@@ -109,7 +110,16 @@ def test_unsatisfiable_range_is_416_with_the_size(client, size, header):
 
 @pytest.mark.parametrize(
     "header",
-    ["bytes=0-1,5-6", "bytes=0-1, -3", "bytes=5-2", "bytes=a-b", "bytes=-", "items=0-1", "0-1"],
+    [
+        "bytes=0-1,5-6",
+        "bytes=0-1, -3",
+        "bytes=5-2",
+        "bytes=a-b",
+        "bytes=-",
+        "items=0-1",
+        "0-1",
+        "bytes=\u0661-\u0663",  # Arabic-Indic digits are not ASCII digits
+    ],
 )
 def test_several_or_malformed_ranges_get_the_whole_file(client, header):
     data = payload(3 * C)
@@ -185,3 +195,14 @@ def test_head_sends_the_get_headers_without_fetching_any_chunk(client, store, sp
 
 def test_head_of_an_unknown_file_is_404(client):
     assert client.head("/read/0b5d3c26-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_a_range_ending_past_any_size_is_cut_at_the_end(client):
+    data = payload(3 * C)
+    file_id = upload(client, data)["file_id"]
+
+    response = client.get(f"/read/{file_id}", HTTP_RANGE="bytes=5-" + "9" * 5000)
+
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 5-{3 * C - 1}/{3 * C}"
+    assert b"".join(response.streaming_content) == data[5:]

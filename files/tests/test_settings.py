@@ -30,6 +30,13 @@ print(json.dumps({
     "store": type(store).__name__,
     "chunk_size": settings.CHUNK_SIZE,
     "secret_key": settings.SECRET_KEY,
+    "tls": {
+        name: getattr(settings, name, None)
+        for name in (
+            "SECURE_PROXY_SSL_HEADER", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE",
+            "CSRF_COOKIE_SECURE", "SECURE_HSTS_SECONDS", "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+        )
+    },
     "s3": config and {
         "request_checksum_calculation": config.request_checksum_calculation,
         "response_checksum_validation": config.response_checksum_validation,
@@ -189,3 +196,37 @@ def test_env_readers(monkeypatch):
         env_int("A_NUMBER", 1, maximum=10)
     with pytest.raises(ImproperlyConfigured, match="A_FLOAT must be at least 1"):
         env_float("A_FLOAT", 1.0, minimum=1.0)
+
+
+def test_tls_deployments_turn_on_secure_cookies_hsts_and_the_proxy_header(tmp_path):
+    plain = load_settings(tmp_path)["tls"]
+    behind_tls = load_settings(
+        tmp_path,
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+        SECURE_SSL_REDIRECT="true",
+        SECURE_COOKIES="true",
+        SECURE_HSTS_SECONDS="31536000",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="yes",
+    )["tls"]
+
+    assert plain == {
+        "SECURE_PROXY_SSL_HEADER": None,
+        "SECURE_SSL_REDIRECT": False,
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+        "SECURE_HSTS_SECONDS": 0,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": False,
+    }
+    assert behind_tls == {
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"],
+        "SECURE_SSL_REDIRECT": True,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SECURE_HSTS_SECONDS": 31536000,
+        "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+    }
+
+
+def test_a_chunk_memory_budget_smaller_than_two_chunks_is_refused(tmp_path):
+    with pytest.raises(AssertionError, match="CHUNK_MEMORY_MB must hold at least two chunks"):
+        load_settings(tmp_path, CHUNK_SIZE_MB="8", CHUNK_MEMORY_MB="10")

@@ -197,3 +197,71 @@ def test_upload_json_carries_no_tracing_fields():
         "sha256",
         "message",
     }
+
+
+CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CLIENT_SPAN = "00f067aa0ba902b7"
+
+
+def server_span_of(spans, response):
+    trace_id = int(TRACERESPONSE.match(response.headers["traceresponse"]).group(1), 16)
+    (root,) = [
+        span
+        for span in spans.get_finished_spans()
+        if span.kind == SpanKind.SERVER and span.context.trace_id == trace_id
+    ]
+    return root
+
+
+@pytest.mark.parametrize("trusted", [False, True], ids=["untrusted", "trusted"])
+def test_a_clients_unsampled_traceparent_never_switches_our_recording_off(spans, settings, trusted):
+    settings.OTEL_TRUST_INCOMING_CONTEXT = trusted
+    spans.clear()
+
+    response = call_wsgi(
+        "PUT",
+        "/write?name=a",
+        body=b"abc",
+        headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-00"},
+    )
+
+    assert response.headers["traceresponse"].endswith("-01")
+    names = {span.name for span in spans.get_finished_spans()}
+    assert {"PUT /write", "write_file", "upload_chunks"} <= names
+
+
+def test_an_untrusted_client_context_is_a_link_not_our_parent(spans):
+    spans.clear()
+    headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01", "tracestate": "vendor=1"}
+
+    response = call_wsgi("GET", "/health", headers=headers)
+
+    root = server_span_of(spans, response)
+    assert format(root.context.trace_id, "032x") != CLIENT_TRACE
+    assert root.parent is None
+    (link,) = root.links
+    assert format(link.context.trace_id, "032x") == CLIENT_TRACE
+    assert format(link.context.span_id, "016x") == CLIENT_SPAN
+
+
+def test_two_clients_sending_one_trace_id_get_a_trace_each(spans):
+    spans.clear()
+    headers = {"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}
+
+    first = call_wsgi("GET", "/health", headers=headers)
+    second = call_wsgi("GET", "/health", headers=headers)
+
+    assert first.headers["traceresponse"][3:35] != second.headers["traceresponse"][3:35]
+
+
+def test_a_trusted_client_context_makes_us_part_of_its_trace(spans, settings):
+    settings.OTEL_TRUST_INCOMING_CONTEXT = True
+    spans.clear()
+
+    response = call_wsgi(
+        "GET", "/health", headers={"traceparent": f"00-{CLIENT_TRACE}-{CLIENT_SPAN}-01"}
+    )
+
+    root = server_span_of(spans, response)
+    assert format(root.context.trace_id, "032x") == CLIENT_TRACE
+    assert format(root.parent.span_id, "016x") == CLIENT_SPAN
