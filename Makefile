@@ -62,8 +62,9 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 	touch $@
 
 # Programs the tests drive: Debian's Chromium for the admin's browser test (Playwright uses it
-# and downloads no browser of its own), and curl and aria2c as real HTTP clients.
-TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2
+# and downloads no browser of its own), curl and aria2c as real HTTP clients, and nginx (the
+# reverse proxy of the compose stack and Kubernetes, tested in front of the service).
+TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2 nginx:nginx-light
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 
@@ -98,8 +99,9 @@ bench-smoke: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
 	$(SERVICES_ENV) $(BIN)/python -m bench.run --smoke --out /tmp/labdropbox-bench-smoke.json \
 		--chart /tmp/labdropbox-bench-smoke.png
 
-# nginx (the static-file yardstick) and wrk (the small-file load) from Debian's packages.
-BENCH_TOOLS := nginx:nginx-light wrk:wrk
+# wrk (the small-file load) from Debian's packages; nginx, the static-file yardstick, comes
+# with the test tools.
+BENCH_TOOLS := wrk:wrk
 bench-tools:
 	@$(call install-missing,$(BENCH_TOOLS))
 

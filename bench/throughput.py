@@ -5,8 +5,6 @@ the same bytes as a static file."""
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +22,7 @@ from bench.harness import (
     s3_client,
     store_file,
 )
-from testing.servers import free_port, stop, wait_until_healthy
+from testing.nginx import NginxServer, nginx_binary
 
 FIGURES = ["download_vs_s3_direct", "upload_vs_s3_direct", "fs_download_vs_nginx"]
 BUCKET = "bench-throughput"
@@ -89,13 +87,13 @@ def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> tuple[float,
 
 
 def filesystem_vs_nginx(harness: Harness, data: bytes) -> None:
-    binary = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-    if not binary:
-        harness.results.notes["fs_download_vs_nginx"] = (
-            "nginx is not installed (make bench installs it)"
-        )
+    """The embedded filesystem store's download rate ÷ nginx sending the same bytes."""
+    try:
+        nginx_binary()
+    except RuntimeError as exc:
+        harness.results.notes["fs_download_vs_nginx"] = str(exc)
         return
-    with harness.service("filesystem") as server, nginx(harness.folder, binary, data) as static:
+    with harness.service("filesystem") as server, static_nginx(harness.folder, data) as static:
         url = f"{server.url}/read/{store_file(server, 'big', data, len(data))}"
         curl_bytes_per_second(url)
         curl_bytes_per_second(static)
@@ -111,31 +109,20 @@ def filesystem_vs_nginx(harness: Harness, data: bytes) -> None:
 
 
 @contextmanager
-def nginx(folder: Path, binary: str, data: bytes) -> Iterator[str]:
+def static_nginx(folder: Path, data: bytes) -> Iterator[str]:
     """nginx serving `data` as a static file with sendfile; yields its URL."""
-    root = folder / "nginx"
-    (root / "www").mkdir(parents=True, exist_ok=True)
-    (root / "www" / "big.bin").write_bytes(data)
+    www = folder / "www"
+    www.mkdir(parents=True, exist_ok=True)
+    (www / "big.bin").write_bytes(data)
     # Started as root, nginx serves as an unprivileged user: it must be able to read these.
-    for path in (folder, root, root / "www", root / "www" / "big.bin"):
+    for path in (folder, www, www / "big.bin"):
         path.chmod(0o755)
-    port = free_port()
-    (root / "nginx.conf").write_text(
-        f"""
-        daemon off; worker_processes 1; pid {root}/nginx.pid; error_log {root}/error.log;
-        events {{ worker_connections 64; }}
-        http {{
-            access_log off; sendfile on; tcp_nopush on;
-            client_body_temp_path {root}/scratch; proxy_temp_path {root}/scratch;
-            fastcgi_temp_path {root}/scratch; uwsgi_temp_path {root}/scratch;
-            scgi_temp_path {root}/scratch;
-            server {{ listen 127.0.0.1:{port}; root {root}/www; }}
-        }}
-        """
+    server = NginxServer(
+        folder / "nginx",
+        f"sendfile on; tcp_nopush on; server {{ listen 127.0.0.1:{{port}}; root {www}; }}",
+        health_path="/big.bin",
     )
-    process = subprocess.Popen([binary, "-c", str(root / "nginx.conf"), "-p", str(root)])
     try:
-        wait_until_healthy(process, port, "/big.bin")
-        yield f"http://127.0.0.1:{port}/big.bin"
+        yield f"{server.url}/big.bin"
     finally:
-        stop(process)
+        server.stop()

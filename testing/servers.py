@@ -85,7 +85,36 @@ class MotoServer:
 EMBEDDED = {"MINIO_ENDPOINT": "", "TIDB_HOST": "", "REDIS_HOST": ""}
 
 
-class GunicornServer:
+class HttpServer:
+    """A server on a loopback port, and one request at a time to it."""
+
+    port: int
+    timeout: float = 30.0  # of each request() (the benchmark moves gigabytes in one)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout or self.timeout)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes | Iterable[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, dict[str, str], bytes]:
+        connection = self.connection(self.timeout)
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            return response.status, dict(response.getheaders()), response.read()
+        finally:
+            connection.close()
+
+
+class GunicornServer(HttpServer):
     """The service as production runs it: gunicorn with deploy/gunicorn.conf.py.
 
     Its data (SQLite file, chunk folder, static files) and its log live in `folder`; `settings`
@@ -94,7 +123,7 @@ class GunicornServer:
 
     def __init__(self, folder: Path, timeout: float = 30.0, **settings: str) -> None:
         self.port = free_port()
-        self.timeout = timeout  # of each request() (the benchmark moves gigabytes in one)
+        self.timeout = timeout
         self.env = {
             **os.environ,
             "DATA_DIR": str(folder),
@@ -131,28 +160,6 @@ class GunicornServer:
         if check and done.returncode:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
         return done
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout or self.timeout)
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: bytes | Iterable[bytes] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, dict[str, str], bytes]:
-        connection = self.connection(self.timeout)
-        try:
-            connection.request(method, path, body=body, headers=headers or {})
-            response = connection.getresponse()
-            return response.status, dict(response.getheaders()), response.read()
-        finally:
-            connection.close()
 
     def sql(self, query: str) -> list[tuple]:
         """Rows from the service's own database (SQLite file or MySQL database), reached with

@@ -22,6 +22,8 @@ from labdropbox.tracing import OTLP_ENDPOINT_VARIABLES
 from testing.servers import PROJECT_DIR
 
 K8S_DIR = PROJECT_DIR / "deploy" / "k8s"
+# The Kubernetes manifests: the flavours, and nginx (a kustomization of its own beside its config).
+MANIFEST_DIRS = [K8S_DIR, PROJECT_DIR / "deploy" / "nginx"]
 KUBERNETES_VERSION = "1.31.0"
 # Not Kubernetes API objects, or defined by a CRD the bundled schemas cannot know: skipped by
 # name, so that nothing else is ever skipped silently.
@@ -116,10 +118,15 @@ def test_compose_starts_things_in_order_with_health_checks(compose):
     named = set(compose["volumes"])
     for service in services.values():
         for volume in service.get("volumes", []):
-            assert volume.split(":")[0] in named
+            source = volume.split(":")[0]
+            # A named volume, or a file of the repository mounted read-only.
+            assert source in named or (
+                (PROJECT_DIR / source).is_file() and volume.endswith(":ro")
+            ), volume
+    assert services["proxy"]["depends_on"]["app"] == {"condition": "service_healthy"}
 
 
-def test_compose_sets_every_setting_of_the_spec_and_only_settings_the_service_reads(compose):
+def test_compose_sets_every_documented_setting_and_only_settings_the_service_reads(compose):
     app = compose["services"]["app"]["environment"]
     migrate = compose["services"]["migrate"]["environment"]
 
@@ -137,7 +144,8 @@ def test_compose_sets_every_setting_of_the_spec_and_only_settings_the_service_re
 def manifests() -> list[tuple[Path, dict]]:
     return [
         (path, document)
-        for path in sorted(K8S_DIR.rglob("*.yaml"))
+        for folder in MANIFEST_DIRS
+        for path in sorted(folder.rglob("*.yaml"))
         for document in yaml.safe_load_all(path.read_text())
         if document
     ]
@@ -151,7 +159,7 @@ def by_kind(kind: str, name: str) -> dict:
 @pytest.mark.parametrize(
     ("path", "document"),
     manifests(),
-    ids=[f"{p.relative_to(K8S_DIR)}:{d['kind']}" for p, d in manifests()],
+    ids=[f"{p.relative_to(PROJECT_DIR / 'deploy')}:{d['kind']}" for p, d in manifests()],
 )
 def test_manifest_validates_against_the_kubernetes_schemas(path, document):
     kind = (document["apiVersion"], document["kind"])
@@ -172,9 +180,16 @@ def test_the_kubernetes_validator_rejects_a_broken_manifest():
 
 
 def test_kustomizations_list_files_that_exist():
-    for kustomization in K8S_DIR.rglob("kustomization.yaml"):
-        for resource in yaml.safe_load(kustomization.read_text())["resources"]:
-            assert (kustomization.parent / resource).exists(), f"{kustomization}: {resource}"
+    for folder in MANIFEST_DIRS:
+        for kustomization in folder.rglob("kustomization.yaml"):
+            spec = yaml.safe_load(kustomization.read_text())
+            generated = [
+                entry.partition("=")[2] or entry
+                for generator in spec.get("configMapGenerator", [])
+                for entry in generator["files"]
+            ]
+            for resource in spec["resources"] + generated:
+                assert (kustomization.parent / resource).exists(), f"{kustomization}: {resource}"
 
 
 def test_app_deployment_is_replicated_probed_bounded_and_unprivileged():
