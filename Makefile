@@ -22,21 +22,24 @@ EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPO
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# $(call install-missing,command:package …): apt-get install the packages whose command is absent.
+# $(call install-missing,command:package …[,apt-get options]): apt-get install the packages
+# whose command is absent.
 define install-missing
 missing=$$(for tool in $(1); do \
 	PATH=$$PATH:/usr/sbin command -v $${tool%%:*} >/dev/null || echo $${tool##*:}; done); \
-if [ -n "$$missing" ]; then $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $$missing; fi
+if [ -n "$$missing" ]; then \
+	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(2) $$missing; fi
 endef
 
-.PHONY: help run test test-services load bench bench-smoke bench-tools lint format screenshot \
-	check-mysql-headers test-tools clean docker-build docker-up docker-down docker-logs migrate \
+.PHONY: help run test test-services test-rgw rgw-tools load bench bench-smoke bench-tools lint \
+	format screenshot check-mysql-headers test-tools clean docker-build docker-up docker-down docker-logs migrate \
 	k8s-deploy k8s-migrate k8s-status k8s-delete
 
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
+	@echo "make test-rgw       the S3 tests against Ceph's RADOS Gateway (installs Debian's ceph)"
 	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
 	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
@@ -86,24 +89,41 @@ test: $(VENV)/.dev test-tools
 test-services: $(VENV)/.dev $(VENV)/.mysql test-tools
 	$(SERVICES_ENV) $(BIN)/pytest --store=s3
 
+# The tests that talk to S3, against a real S3 implementation: a throwaway single-node Ceph
+# cluster (testing/rgw.py) under RGW_DIR, stopped whatever happens.
+RGW_DIR ?= /tmp/labdropbox-rgw
+test-rgw: $(VENV)/.dev test-tools rgw-tools
+	$(BIN)/python -m testing.rgw start --dir $(RGW_DIR)
+	trap '$(BIN)/python -m testing.rgw stop --dir $(RGW_DIR)' EXIT; \
+	eval "$$($(BIN)/python -m testing.rgw env --dir $(RGW_DIR))" && \
+	$(EMBEDDED_ENV) $(BIN)/pytest --s3-only -m "not stack"
+
+# Ceph's monitor, OSD and RADOS Gateway from Debian (about 270 MB; recommends left out).
+RGW_TOOLS := ceph-mon:ceph-mon ceph-osd:ceph-osd radosgw:radosgw
+rgw-tools:
+	@$(call install-missing,$(RGW_TOOLS),--no-install-recommends)
+
 # The full bounded load test: 16 clients, 1,200 steps on moto + gunicorn + MariaDB + Redis.
 load: $(VENV)/.dev $(VENV)/.mysql
 	$(SERVICES_ENV) $(BIN)/python -m bench.load --clients 16 --operations 1200
 
-# Every measurement side by side; writes bench/results.json and docs/read-latency.png.
+# Every measurement side by side; writes bench/results.json and docs/read-latency.png, or with
+# S3=rgw (Ceph's RADOS Gateway instead of moto) bench/results-rgw.json and read-latency-rgw.png.
+S3 ?= moto
 bench: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
-	$(SERVICES_ENV) $(BIN)/python -m bench.run
+	$(SERVICES_ENV) $(BIN)/python -m bench.run --s3 $(S3)
 
 # The whole harness at tiny sizes (CI): every figure must be produced; no timing is judged.
 bench-smoke: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
-	$(SERVICES_ENV) $(BIN)/python -m bench.run --smoke --out /tmp/labdropbox-bench-smoke.json \
-		--chart /tmp/labdropbox-bench-smoke.png
+	$(SERVICES_ENV) $(BIN)/python -m bench.run --smoke --s3 $(S3) \
+		--out /tmp/labdropbox-bench-smoke-$(S3).json --chart /tmp/labdropbox-bench-smoke-$(S3).png
 
 # wrk (the small-file load) from Debian's packages; nginx, the static-file yardstick, comes
-# with the test tools.
+# with the test tools; Ceph for S3=rgw.
 BENCH_TOOLS := wrk:wrk
 bench-tools:
 	@$(call install-missing,$(BENCH_TOOLS))
+	@if [ "$(S3)" = rgw ]; then $(MAKE) --no-print-directory rgw-tools; fi
 
 # Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
 screenshot: $(VENV)/.dev test-tools

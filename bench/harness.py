@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testing.servers import EMBEDDED, PROJECT_DIR, GunicornServer, MotoServer, free_port, stop
+from testing.servers import (
+    EMBEDDED,
+    PROJECT_DIR,
+    GunicornServer,
+    MotoServer,
+    S3Endpoint,
+    free_port,
+    stop,
+)
 from testing.uploads import send, upload
 
 MIB = 1024 * 1024
@@ -45,20 +53,20 @@ class Results:
 
 
 class Harness:
-    """The servers every measurement can use: moto, a latency proxy in front of it (in its own
-    process, so that its event loop does not compete with the harness's threads), and gunicorn
-    services started on demand."""
+    """The servers every measurement can use: an S3 server (moto, or Ceph's RGW with --s3 rgw),
+    a latency proxy in front of it (in its own process, so that its event loop does not compete
+    with the harness's threads), and gunicorn services started on demand."""
 
-    def __init__(self, plan: Plan, folder: Path, figures: list[str]) -> None:
+    def __init__(self, plan: Plan, folder: Path, figures: list[str], s3_kind: str) -> None:
         self.plan = plan
         self.folder = folder
         self.results = Results(dict.fromkeys(figures))
-        self.moto = MotoServer(folder / "moto.log")
+        self.s3 = start_s3(s3_kind, folder)
         self.proxy_port = free_port()
         self.proxy = subprocess.Popen(
             [
                 sys.executable, "-m", "testing.faultproxy",
-                "--target", self.moto.endpoint,
+                "--target", self.s3.endpoint,
                 "--port", str(self.proxy_port),
                 "--latency-ms", str(plan.latency * 1000),
             ],
@@ -70,7 +78,35 @@ class Harness:
 
     def close(self) -> None:
         stop(self.proxy)
-        self.moto.stop()
+        self.s3.stop()
+
+    def s3_settings(self, bucket: str, through_proxy: bool = False) -> dict[str, str]:
+        """The settings of a service on the S3 server (or on the latency proxy in front)."""
+        settings = {**self.s3.service_env, "MINIO_BUCKET": bucket}
+        if through_proxy:
+            settings["MINIO_ENDPOINT"] = f"127.0.0.1:{self.proxy_port}"
+        return settings
+
+    def s3_client(self, through_proxy: bool = False) -> Any:
+        """boto3 as a program talking to S3 directly would use it: the yardstick of the S3
+        rows."""
+        import boto3
+        from botocore.config import Config
+
+        endpoint = f"127.0.0.1:{self.proxy_port}" if through_proxy else self.s3.endpoint
+        return boto3.session.Session().client(
+            "s3",
+            endpoint_url=f"http://{endpoint}",
+            aws_access_key_id=self.s3.access_key,
+            aws_secret_access_key=self.s3.secret_key,
+            region_name="us-east-1",
+            config=Config(
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+                max_pool_connections=64,
+                s3={"addressing_style": "path"},
+            ),
+        )
 
     @contextmanager
     def service(self, name: str, **env: str) -> Iterator[GunicornServer]:
@@ -181,31 +217,20 @@ def repeated(length: int, block: bytes) -> Iterator[bytes]:
         yield part
 
 
-def s3_client(endpoint: str) -> Any:
-    """boto3 as a program talking to S3 directly would use it: the yardstick of the S3 rows."""
-    import boto3
-    from botocore.config import Config
-
-    return boto3.session.Session().client(
-        "s3",
-        endpoint_url=f"http://{endpoint}",
-        aws_access_key_id="minioadmin",
-        aws_secret_access_key="minioadmin",
-        region_name="us-east-1",
-        config=Config(
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
-            max_pool_connections=64,
-            s3={"addressing_style": "path"},
-        ),
-    )
-
-
 def chunk_keys(server: GunicornServer, file_id: str) -> list[str]:
     import json
 
     reply = send(server, "GET", f"/files/{file_id}")
     return [chunk["key"] for chunk in json.loads(reply.body)["chunks"]]
+
+
+def start_s3(kind: str, folder: Path) -> S3Endpoint:
+    """moto (a Python emulator), or a throwaway Ceph cluster's RADOS Gateway (a real S3)."""
+    if kind == "rgw":
+        from testing.rgw import RgwServer
+
+        return RgwServer(folder / "ceph")
+    return MotoServer(folder / "moto.log")
 
 
 def stack_configured() -> list[str]:

@@ -12,7 +12,6 @@ from bench.harness import (
     chunk_keys,
     medians_interleaved,
     read_seconds,
-    s3_client,
     store_file,
 )
 from testing.servers import GunicornServer
@@ -28,11 +27,7 @@ FIGURES = [
 
 def measure_latency_hiding(harness: Harness) -> None:
     counts = sorted({1, 10, 100, *harness.plan.curve})
-    behind_proxy = {
-        "MINIO_ENDPOINT": f"127.0.0.1:{harness.proxy_port}",
-        "MINIO_BUCKET": "bench-latency",
-        "DATA": "latency",
-    }
+    behind_proxy = {**harness.s3_settings("bench-latency", through_proxy=True), "DATA": "latency"}
     with harness.service("latency", **behind_proxy) as server:
         ids = {count: upload_chunks(harness, server, count) for count in counts}
         parallel, direct = read_times(harness, server, ids), direct_times(harness, server, ids)
@@ -70,7 +65,7 @@ def read_times(harness: Harness, server: GunicornServer, ids: dict[int, str]) ->
 def direct_times(harness: Harness, server: GunicornServer, ids: dict[int, str]) -> dict[int, float]:
     """boto3 fetching the objects of the 1- and 10-chunk files through the same proxy, 16 at a
     time (READ_CONCURRENCY), with warm connections as the service's are."""
-    client = s3_client(f"127.0.0.1:{harness.proxy_port}")
+    client = harness.s3_client(through_proxy=True)
     keys = {count: chunk_keys(server, ids[count]) for count in (1, 10)}
 
     def fetch(key: str) -> bytes:

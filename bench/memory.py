@@ -17,7 +17,7 @@ FIGURES = ["upload_rss_growth_mib", "download_rss_growth_mib"]
 def measure_memory(harness: Harness) -> None:
     size = harness.plan.rss_file
     block = os.urandom(MIB)
-    settings = {"MINIO_ENDPOINT": harness.moto.endpoint, "MINIO_BUCKET": "bench-rss"}
+    settings = harness.s3_settings("bench-rss")
     with harness.service("memory", **settings) as server:
         pid = worker_pid(server.process.pid)
         store_file(server, "warm", block, len(block))  # imports, pools, first allocations
@@ -29,7 +29,7 @@ def measure_memory(harness: Harness) -> None:
         figures["download_rss_growth_mib"] = peak_rss_growth_mib(
             pid, lambda: read_seconds(server, stored[0])
         )
-        delete(server, stored[0])  # moto keeps objects in memory
+        delete(server, stored[0])  # moto and RGW's memstore keep objects in memory
 
 
 def worker_pid(master_pid: int) -> int:

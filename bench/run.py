@@ -58,9 +58,9 @@ MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
 }
 
 
-def run_measurements(plan: Plan, names: list[str]) -> Harness:
+def run_measurements(plan: Plan, names: list[str], s3_kind: str) -> Harness:
     with tempfile.TemporaryDirectory(prefix="labdropbox-bench-") as folder:
-        harness = Harness(plan, Path(folder), list(GOALS))
+        harness = Harness(plan, Path(folder), list(GOALS), s3_kind)
         try:
             for name in names:
                 MEASUREMENTS[name][1](harness)
@@ -132,8 +132,14 @@ def draw_chart(curve: dict[str, dict[int, float]], plan: Plan, path: Path) -> No
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: check it all runs")
-    parser.add_argument("--out", type=Path, default=PROJECT_DIR / "bench" / "results.json")
-    parser.add_argument("--chart", type=Path, default=PROJECT_DIR / "docs" / "read-latency.png")
+    parser.add_argument(
+        "--s3",
+        choices=("moto", "rgw"),
+        default="moto",
+        help="the S3 server: moto, or Ceph's RADOS Gateway (a real S3; Debian's ceph packages)",
+    )
+    parser.add_argument("--out", type=Path, help="default: bench/results.json (-rgw with --s3 rgw)")
+    parser.add_argument("--chart", type=Path, help="default: docs/read-latency.png (-rgw …)")
     parser.add_argument(
         "--only",
         default=",".join(MEASUREMENTS),
@@ -144,13 +150,17 @@ def parse_arguments() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_arguments()
+    suffix = "" if args.s3 == "moto" else f"-{args.s3}"
+    args.out = args.out or PROJECT_DIR / "bench" / f"results{suffix}.json"
+    args.chart = args.chart or PROJECT_DIR / "docs" / f"read-latency{suffix}.png"
     plan = SMOKE if args.smoke else FULL
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
     started = time.monotonic()
-    harness = run_measurements(plan, args.only.split(","))
+    harness = run_measurements(plan, args.only.split(","), args.s3)
     rows = report(harness)
     results = {
         "smoke": args.smoke,
+        "s3": args.s3,
         "machine": machine(),
         "plan": asdict(plan),
         "seconds": round(time.monotonic() - started),

@@ -55,8 +55,7 @@ def measure_small_files(harness: Harness) -> None:
 def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> None:
     """1 KiB reads on S3 + MariaDB + Redis: throughput, and cache hit/miss latency."""
     stack = {
-        "MINIO_ENDPOINT": harness.moto.endpoint,
-        "MINIO_BUCKET": "bench-stack",
+        **harness.s3_settings("bench-stack"),
         "TIDB_HOST": os.environ["TIDB_HOST"],
         "REDIS_HOST": os.environ["REDIS_HOST"],
         "TIDB_DATABASE": recreate_mysql_database(os.environ, f"labdropbox_bench_{os.getpid()}"),

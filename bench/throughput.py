@@ -19,7 +19,6 @@ from bench.harness import (
     delete,
     median_of,
     medians_interleaved,
-    s3_client,
     store_file,
 )
 from testing.nginx import NginxServer, nginx_binary
@@ -44,8 +43,8 @@ def measure_throughput(harness: Harness) -> None:
 
 
 def service_rates(harness: Harness, data: bytes) -> tuple[float, float, list[str]]:
-    """Upload and download bytes/s through the service on moto; the last file's chunk keys."""
-    settings = {"MINIO_ENDPOINT": harness.moto.endpoint, "MINIO_BUCKET": BUCKET}
+    """Upload and download bytes/s through the service on S3; the last file's chunk keys."""
+    settings = harness.s3_settings(BUCKET)
     with harness.service("throughput", **settings) as server:
         ids = []
 
@@ -64,8 +63,8 @@ def service_rates(harness: Harness, data: bytes) -> tuple[float, float, list[str
 
 
 def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> tuple[float, float]:
-    """boto3's upload (4 at a time) and download (16 at a time) bytes/s on the same moto."""
-    client = s3_client(harness.moto.endpoint)
+    """boto3's upload (4 at a time) and download (16 at a time) bytes/s on the same S3."""
+    client = harness.s3_client()
     size = harness.plan.chunk_size
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
 

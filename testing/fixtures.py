@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ from files.storage.filesystem import FilesystemStore
 from files.storage.s3 import S3Store, s3_client
 from labdropbox.tracing import configure_tracing
 from testing.mysql import recreate_mysql_database
-from testing.servers import GunicornServer, MotoServer
+from testing.servers import GunicornServer, S3Endpoint, s3_for_tests
 
 STORE_KINDS = ("filesystem", "s3")
 TEST_CHUNK_SIZE = 16 * 1024
@@ -35,6 +36,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="filesystem",
         help="chunk store for tests not marked both_stores (default: filesystem)",
     )
+    parser.addoption(
+        "--s3-only",
+        action="store_true",
+        help="run only the tests that talk to an S3 server (make test-rgw)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not config.getoption("--s3-only"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        (kept if talks_to_s3(item) else left_out).append(item)
+    config.hook.pytest_deselected(items=left_out)
+    items[:] = kept
+
+
+def talks_to_s3(item: pytest.Item) -> bool:
+    """The test uses the S3 server: directly, or as the S3 run of a both_stores test."""
+    callspec = getattr(item, "callspec", None)
+    store_kind = callspec.params.get("store_kind") if callspec else None
+    return "s3_server" in getattr(item, "fixturenames", ()) or store_kind == "s3"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -69,8 +92,9 @@ def spans(span_exporter: InMemorySpanExporter) -> InMemorySpanExporter:
 
 
 @pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory):
-    server = MotoServer(tmp_path_factory.mktemp("moto") / "moto.log")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
+    """moto, or the S3 server that S3_TEST_ENDPOINT names (make test-rgw: Ceph's RGW)."""
+    server = s3_for_tests(tmp_path_factory.mktemp("moto") / "moto.log")
     yield server
     server.stop()
 

@@ -62,19 +62,76 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-class MotoServer:
+class S3Endpoint:
+    """An S3 server for the tests and the benchmark. `kind` says how real it is: moto accepts any
+    credentials and any Content-MD5, which real S3 implementations (RGW, MinIO, AWS) refuse."""
+
+    kind = "s3"
+    endpoint: str
+    access_key = "minioadmin"
+    secret_key = "minioadmin"  # noqa: S105  (moto's, and MinIO's default: not a secret)
+
+    @property
+    def port(self) -> int:
+        return int(self.endpoint.rpartition(":")[2])
+
+    @property
+    def service_env(self) -> dict[str, str]:
+        """The settings that point a service at this server."""
+        return {
+            "MINIO_ENDPOINT": self.endpoint,
+            "MINIO_ACCESS_KEY": self.access_key,
+            "MINIO_SECRET_KEY": self.secret_key,
+        }
+
+    @property
+    def checks_requests(self) -> bool:
+        """Signatures and Content-MD5 are checked, as real S3 does (moto checks neither)."""
+        return self.kind != "moto"
+
+    def stop(self) -> None:
+        pass
+
+
+def s3_for_tests(log_path: Path) -> S3Endpoint:
+    """The S3 server that S3_TEST_ENDPOINT names, else a moto server started now."""
+    endpoint = os.environ.get("S3_TEST_ENDPOINT")
+    if endpoint:
+        return ExternalS3(
+            endpoint,
+            os.environ.get("S3_TEST_KIND", "s3"),
+            os.environ.get("MINIO_ACCESS_KEY", S3Endpoint.access_key),
+            os.environ.get("MINIO_SECRET_KEY", S3Endpoint.secret_key),
+        )
+    return MotoServer(log_path)
+
+
+class ExternalS3(S3Endpoint):
+    """An S3 server started by someone else (`make test-rgw` starts Ceph's RADOS Gateway and
+    sets S3_TEST_ENDPOINT, S3_TEST_KIND and the MINIO_* keys)."""
+
+    def __init__(self, endpoint: str, kind: str, access_key: str, secret_key: str) -> None:
+        self.endpoint = endpoint
+        self.kind = kind
+        self.access_key = access_key
+        self.secret_key = secret_key
+
+
+class MotoServer(S3Endpoint):
     """`python -m moto.server` in a child process: a real HTTP S3 endpoint."""
 
+    kind = "moto"
+
     def __init__(self, log_path: Path) -> None:
-        self.port = free_port()
-        self.endpoint = f"127.0.0.1:{self.port}"
+        port = free_port()
+        self.endpoint = f"127.0.0.1:{port}"
         self._log = open(log_path, "wb")  # noqa: SIM115  (open for the server's lifetime)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        wait_until_healthy(self.process, self.port, "/moto-api/")
+        wait_until_healthy(self.process, port, "/moto-api/")
 
     def stop(self) -> None:
         stop(self.process)

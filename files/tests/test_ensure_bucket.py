@@ -39,7 +39,7 @@ def test_bucket_is_created_when_the_service_starts(s3_server, tmp_path):
     env = {
         "PATH": "/usr/bin:/bin",
         "DATA_DIR": str(tmp_path),
-        "MINIO_ENDPOINT": s3_server.endpoint,
+        **s3_server.service_env,
         "MINIO_BUCKET": bucket,
         "SECRET_KEY": "test",
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
 import shutil
 import uuid
@@ -10,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from files.errors import StorageRejected
+from files.models import File
 from files.storage import chunk_key, get_store
-from testing.fixtures import TEST_CHUNK_SIZE
+from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.servers import EMBEDDED, GunicornServer
 from testing.uploads import payload, upload
 
@@ -199,3 +202,56 @@ def test_s3_refusals_are_told_apart_from_outages(settings, s3_server):
     for call in (lambda: gone.put("chunks/a/0", b"x"), lambda: gone.get("chunks/a/0")):
         with pytest.raises(StorageRejected, match="NoSuchBucket"):
             call()
+
+
+# Real S3 implementations (Ceph's RGW in `make test-rgw`, MinIO, AWS) check what moto lets
+# through: each test below asserts the real behaviour where the server checks, and moto's
+# leniency where it does not.
+
+
+def test_a_wrong_secret_key_is_storage_misconfigured(client, settings, s3_server, store):
+    s3_server_settings(settings, s3_server)
+    bucket = settings.MINIO_BUCKET
+    get_store().ensure_bucket()
+    settings.MINIO_SECRET_KEY = "not-the-secret-key"
+    settings.MINIO_BUCKET = bucket
+
+    response = put(client, "/write?name=a", payload(2 * C))
+
+    if s3_server.checks_requests:  # 403 SignatureDoesNotMatch: no retry can help
+        assert response.status_code == 502
+        assert response.json()["error"] == "storage_misconfigured"
+        assert not File.objects.exists()
+    else:  # moto takes any signature
+        assert response.status_code == 201
+
+
+def test_a_chunk_damaged_on_the_way_is_refused_by_real_s3(client, settings, s3_server, store):
+    """A wrong Content-MD5 (what a flipped bit in transit looks like) is BadDigest: the upload is
+    503, try again, and nothing is kept."""
+    s3_server_settings(settings, s3_server)
+    chunk_store = get_store()
+    chunk_store.ensure_bucket()
+    wrong = base64.b64encode(hashlib.md5(b"other bytes").digest()).decode()  # noqa: S324
+
+    def damage(request, **kwargs):
+        request.headers["Content-MD5"] = wrong
+
+    chunk_store.client.meta.events.register("before-sign.s3.PutObject", damage)
+    try:
+        response = put(client, "/write?name=a", payload(2 * C))
+    finally:
+        chunk_store.client.meta.events.unregister("before-sign.s3.PutObject", damage)
+
+    if s3_server.checks_requests:  # 400 BadDigest
+        assert response.status_code == 503
+        assert response.json()["error"] == "storage_unavailable"
+        assert not File.objects.exists()
+        assert stored_keys(chunk_store) == []
+    else:  # moto stores it anyway
+        assert response.status_code == 201
+
+
+def s3_server_settings(settings, s3_server) -> None:
+    settings.MINIO_ENDPOINT = s3_server.endpoint
+    settings.S3_MAX_ATTEMPTS = 1
