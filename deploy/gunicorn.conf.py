@@ -1,8 +1,8 @@
 """gunicorn settings shared by `make run`, the Dockerfile and the benchmark harness.
 
-gthread workers: each worker process serves GUNICORN_THREADS requests at once, and chunk I/O runs
-on a per-process thread pool beside them. The app is loaded in each worker after the fork, so
-clients, pools and tracing are created per process.
+Guarded gthread workers: each worker process serves GUNICORN_THREADS requests at once, and chunk
+I/O runs on a per-process thread pool beside them. The app is loaded in each worker after the
+fork, so clients, pools and tracing are created per process.
 """
 
 from __future__ import annotations
@@ -24,8 +24,17 @@ chdir = str(PROJECT_DIR)
 wsgi_app = "labdropbox.wsgi:application"
 bind = [f"{env_str('SERVICE_HOST', '127.0.0.1')}:{env_int('SERVICE_PORT', 8080, 1, 65535)}"]
 
-worker_class = "gthread"
-threads = env_int("GUNICORN_THREADS", 8, minimum=1)
+# gthread, made safe against slow and idle clients (request-head deadline, a minimum transfer
+# rate, liveness probes on threads of their own): see labdropbox/gunicorn_worker.py.
+worker_class = "labdropbox.gunicorn_worker.GuardedThreadWorker"
+# Many threads: one held by a slow client is held for a bounded time, and memory is bounded by
+# the chunk budget (CHUNK_MEMORY_MB), not by the number of threads.
+threads = env_int("GUNICORN_THREADS", 256, minimum=1)
+# Connections a worker holds at once; an idle one costs a socket, not a thread.
+worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+# Static files go out through the rate-floored send path, not os.sendfile (which would wait on
+# a client that does not read without any floor).
+sendfile = False
 # The local-memory cache lives inside one process: without Redis there is exactly one worker, or
 # a file deleted through one worker could still be served from another's cache.
 redis_configured = bool(env_str("REDIS_HOST"))

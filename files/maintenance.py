@@ -36,7 +36,7 @@ def human_size(size: int) -> str:
 def problem_with_piece(store: ChunkStore, piece: Piece) -> str | None:
     """What is wrong with one chunk object, or None."""
     try:
-        with chunk_budget().holding(piece.length):
+        with chunk_budget().holding(piece.length, owner=object()):
             fetch_piece(store, piece)
     except ChunkNotFound:
         return f"chunk {piece.index} is missing ({piece.key})"

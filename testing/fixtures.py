@@ -18,8 +18,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from files.storage import ChunkStore, get_store
-from files.storage.filesystem import FilesystemStore
-from files.storage.s3 import S3Store, s3_client
 from labdropbox.tracing import configure_tracing
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer, S3Endpoint, s3_for_tests
@@ -136,14 +134,5 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if django_settings.TIDB_HOST:
         env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "labdropbox_service_test")
     server = GunicornServer(data_dir, **env)
-    server.store = service_store(env, data_dir)
     yield server
     server.stop()
-
-
-def service_store(env: dict[str, str], data_dir: Path):
-    """A store object looking at the same folder or bucket as the gunicorn-run service."""
-    if env["MINIO_ENDPOINT"]:
-        endpoint = env["MINIO_ENDPOINT"]
-        return S3Store(s3_client(endpoint), env["MINIO_BUCKET"], f"service bucket at {endpoint}")
-    return FilesystemStore(data_dir / "chunks")

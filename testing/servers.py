@@ -3,6 +3,7 @@ gunicorn-run service, an OTLP receiver and a black hole."""
 
 from __future__ import annotations
 
+import functools
 import gzip
 import http.client
 import os
@@ -16,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -191,6 +193,7 @@ class GunicornServer(HttpServer):
             "SERVICE_PORT": str(self.port),
         }
         self.sql_env = self.env
+        self.store_env = self.env
         self.log_path = folder / f"gunicorn-{self.port}.log"  # two services may share a folder
         folder.mkdir(parents=True, exist_ok=True)
         # What `make run` and the Docker image do before serving.
@@ -225,6 +228,21 @@ class GunicornServer(HttpServer):
         if env.get("TIDB_HOST"):
             return mysql_query(env, query, database=env["TIDB_DATABASE"])
         return fetch_rows(sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3"), query)
+
+    @functools.cached_property
+    def store(self) -> Any:
+        """A chunk store looking at the service's own folder or bucket (directly, not through
+        a proxy a test may have put in between: override `store_env` for that)."""
+        from files.storage.filesystem import FilesystemStore
+        from files.storage.s3 import S3Store, s3_client
+
+        env = self.store_env
+        if not env.get("MINIO_ENDPOINT"):
+            return FilesystemStore(Path(env["DATA_DIR"]) / "chunks")
+        keys = env.get("MINIO_ACCESS_KEY"), env.get("MINIO_SECRET_KEY")
+        client = s3_client(env["MINIO_ENDPOINT"], *keys)
+        bucket = env.get("MINIO_BUCKET") or "labdropbox"
+        return S3Store(client, bucket, f"the service's bucket {bucket}")
 
     def count_files(self) -> int:
         return self.sql("SELECT COUNT(*) FROM files_file")[0][0]
@@ -314,8 +332,6 @@ def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[Guni
     """moto plus the service under gunicorn, on the database and cache the environment
     configures (a fresh MySQL database when TIDB_HOST is set); yields the service."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labdropbox.settings")
-    from files.storage.s3 import S3Store, s3_client
-
     moto = MotoServer(folder / "moto.log")
     env = {
         "MINIO_ENDPOINT": moto.endpoint,
@@ -332,7 +348,6 @@ def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[Guni
     except BaseException:
         moto.stop()
         raise
-    service.store = S3Store(s3_client(moto.endpoint), "labdropbox", "the stack's bucket")
     try:
         yield service
     finally:

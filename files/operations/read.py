@@ -225,7 +225,7 @@ class ChunkFetcher:
             self.span.end()
             return None
         first = self.pieces[0]
-        self.budget.acquire(first.length)
+        self.budget.acquire(first.length, self)
         self._holding, self._next_to_submit = first.length, 1
         self._top_up()
         data = self._fetch(first)
@@ -253,7 +253,7 @@ class ChunkFetcher:
         while self._futures:
             future, size = self._futures.popleft()
             if future.cancel():
-                self.budget.release(size)
+                self.budget.release(size, self)
             else:
                 future.add_done_callback(functools.partial(self._release_when_done, size))
         if self.span.is_recording():
@@ -268,19 +268,19 @@ class ChunkFetcher:
         while self._next_to_submit < len(self.pieces) and len(self._futures) < wanted:
             piece = self.pieces[self._next_to_submit]
             if self._holding or self._futures:
-                if not self.budget.try_acquire(piece.length):
+                if not self.budget.try_acquire(piece.length, self):
                     return
             else:
-                self.budget.acquire(piece.length)
+                self.budget.acquire(piece.length, self)
             self._next_to_submit += 1
             self._futures.append((io_executor().submit(self._fetch, piece), piece.length))
 
     def _release_when_done(self, size: int, _done: Future[bytes]) -> None:
-        self.budget.release(size)
+        self.budget.release(size, self)
 
     def _release_sent(self) -> None:
         if self._holding:
-            self.budget.release(self._holding)
+            self.budget.release(self._holding, self)
             self._holding = 0
 
     def _end_span_when_all_fetched(self) -> None:

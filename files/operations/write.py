@@ -90,9 +90,10 @@ class ChunkUploader:
         try:
             data = read_body_piece(body, size)
         except BaseException:
-            self.budget.release(size)
+            self.budget.release(size, self)
             raise
-        self.budget.release(size - len(data))
+        if len(data) < size:
+            self.budget.release(size - len(data), self)
         return data
 
     def submit(self, index: int, data: bytes) -> None:
@@ -103,7 +104,8 @@ class ChunkUploader:
 
     def forget(self, data: bytes) -> None:
         """A chunk that was read but will not be submitted: its buffer goes back."""
-        self.budget.release(len(data))
+        if data:
+            self.budget.release(len(data), self)
 
     def finish(self) -> list[tuple[int, str]]:
         """Wait for every upload; the (size, sha256) of each chunk in index order."""
@@ -122,10 +124,10 @@ class ChunkUploader:
     def _reserve(self, size: int) -> None:
         """A buffer for the next chunk: taken from what is free while uploads are running
         (finishing one if there is none), waited for when nothing else is held."""
-        while self._pending and not self.budget.try_acquire(size):
+        while self._pending and not self.budget.try_acquire(size, self):
             self._wait(until_pending_below=len(self._pending))
         if not self._pending:
-            self.budget.acquire(size)
+            self.budget.acquire(size, self)
 
     def _wait(self, until_pending_below: int) -> None:
         while len(self._pending) >= until_pending_below:
@@ -145,7 +147,8 @@ class ChunkUploader:
                 self.store.put(key, data)
                 return index, len(data), digest
         finally:
-            self.budget.release(len(data))
+            if data:
+                self.budget.release(len(data), self)
 
 
 def read_body_piece(body: Body, size: int) -> bytes:

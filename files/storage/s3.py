@@ -153,12 +153,13 @@ def s3_endpoint_url(endpoint: str, secure: bool) -> str:
     return f"{'https' if secure else 'http'}://{endpoint}"
 
 
-def s3_client(endpoint: str) -> Any:
-    """A boto3 S3 client for `endpoint` with the settings' credentials, timeouts and pool."""
+def s3_client(endpoint: str, access_key: str | None = None, secret_key: str | None = None) -> Any:
+    """A boto3 S3 client for `endpoint` with the settings' timeouts and pool, and their
+    credentials unless others are given."""
     return _cached_client(
         s3_endpoint_url(endpoint, settings.MINIO_SECURE),
-        settings.MINIO_ACCESS_KEY,
-        settings.MINIO_SECRET_KEY,
+        access_key or settings.MINIO_ACCESS_KEY,
+        secret_key or settings.MINIO_SECRET_KEY,
         settings.MINIO_REGION,
         settings.S3_CONNECT_TIMEOUT,
         settings.S3_READ_TIMEOUT,

@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from files.storage import chunk_key
-from files.storage.s3 import S3Store, s3_client
 from testing.faultproxy import FaultProxy
 from testing.mysql import recreate_mysql_database
 from testing.servers import EMBEDDED, GunicornServer
@@ -79,8 +78,7 @@ def service(proxies, s3_server, tmp_path_factory):
             "WEB_CONCURRENCY": "3",
         }
     server = GunicornServer(tmp_path_factory.mktemp("faults"), **env)
-    # Looks at the bucket directly, not through the proxy.
-    server.store = S3Store(s3_client(s3_server.endpoint), "faults", "the faults bucket")
+    server.store_env = {**server.env, **s3_server.service_env}  # the bucket itself, not the proxy
     server.sql_env = {**server.env, "TIDB_PORT": os.environ.get("TIDB_PORT", "3306")}
     yield server
     server.stop()
