@@ -39,10 +39,12 @@ class Plan:
     small_seconds: int  # each wrk run
     small_files: int  # files read once (miss) then again (hit) for the latency percentiles
     curve: tuple[int, ...]  # chunk counts for the read-time chart
+    concurrent_reads: int  # reads of one file at once, for the memory budget's figure
+    concurrent_file: int
 
 
-FULL = Plan(MIB, 0.100, 256 * MIB, 1024 * MIB, 5, 5, 200, (1, 2, 5, 10, 20, 50, 100))
-SMOKE = Plan(64 * 1024, 0.020, 4 * MIB, 8 * MIB, 1, 1, 20, (1, 10, 100))
+FULL = Plan(MIB, 0.100, 256 * MIB, 1024 * MIB, 5, 5, 200, (1, 2, 5, 10, 20, 50, 100), 50, 64 * MIB)
+SMOKE = Plan(64 * 1024, 0.020, 4 * MIB, 8 * MIB, 1, 1, 20, (1, 10, 100), 8, 4 * MIB)
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Bounded memory: how far a worker's resident memory rises while it uploads and downloads a file
-much larger than its chunk window."""
+much larger than its chunk window, and while it serves many reads at once (its chunk budget)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.harness import MIB, Harness, delete, read_seconds, repeated, store_file
 
-FIGURES = ["upload_rss_growth_mib", "download_rss_growth_mib"]
+FIGURES = ["upload_rss_growth_mib", "download_rss_growth_mib", "concurrent_reads_rss_growth_mib"]
 
 
 def measure_memory(harness: Harness) -> None:
@@ -30,6 +31,26 @@ def measure_memory(harness: Harness) -> None:
             pid, lambda: read_seconds(server, stored[0])
         )
         delete(server, stored[0])  # moto and RGW's memstore keep objects in memory
+
+
+def measure_concurrent_reads(harness: Harness) -> None:
+    """Peak RSS growth of one worker serving many reads of one file at once: each would hold
+    READ_CONCURRENCY chunks on its own; together they hold what the chunk budget allows."""
+    plan = harness.plan
+    with harness.service("concurrent") as server:
+        pid = worker_pid(server.process.pid)
+        file_id = store_file(server, "big", os.urandom(plan.concurrent_file), plan.concurrent_file)
+        read_seconds(server, file_id)
+
+        def read_all_at_once() -> None:
+            with ThreadPoolExecutor(plan.concurrent_reads) as pool:
+                list(
+                    pool.map(lambda _: read_seconds(server, file_id), range(plan.concurrent_reads))
+                )
+
+        harness.results.figures["concurrent_reads_rss_growth_mib"] = peak_rss_growth_mib(
+            pid, read_all_at_once
+        )
 
 
 def worker_pid(master_pid: int) -> int:
