@@ -224,8 +224,12 @@ async def while_probing(service, load, seconds: float):
 
 
 def assert_probes_unharmed(probes) -> None:
+    """Every probe answered, and correctly. A starved service leaves probes waiting behind the
+    load for longer than PROBE_TIMEOUT (10 s): they fail. How fast they are is measured, not
+    asserted here (README, "Slow clients and heavy load"): a loaded 2-core machine makes any
+    latency bound a coin toss."""
     assert not probes.failures, probes.summary()
-    assert probes.percentile(0.99) <= 1.0, probes.summary()
+    assert len(probes.latencies) >= 20, probes.summary()
 
 
 def test_200_hostile_connections_do_not_starve_the_service(as_run):
