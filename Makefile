@@ -31,8 +31,8 @@ if [ -n "$$missing" ]; then \
 	$(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q $(2) $$missing; fi
 endef
 
-.PHONY: help run test test-services test-rgw rgw-tools load bench bench-smoke bench-tools lint \
-	format screenshot check-mysql-headers test-tools clean docker-build docker-up docker-down docker-logs migrate \
+.PHONY: help run test test-services test-rgw rgw-tools node-tools load bench bench-smoke bench-tools \
+	lint format screenshot check-mysql-headers test-tools clean docker-build docker-up docker-down docker-logs migrate \
 	k8s-deploy k8s-migrate k8s-status k8s-delete
 
 help:
@@ -66,10 +66,18 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 
 # Programs the tests drive: Debian's Chromium for the admin's browser test (Playwright uses it
 # and downloads no browser of its own), curl and aria2c as real HTTP clients, and nginx (the
-# reverse proxy of the compose stack and Kubernetes, tested in front of the service).
-TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2 nginx:nginx-light
+# reverse proxy of the compose stack and Kubernetes, tested in front of the service), Node and
+# npm (tus-js-client).
+TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2 nginx:nginx-light node:nodejs npm:npm
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
+	@$(MAKE) --no-print-directory node-tools
+
+# tus-js-client under Node for the resumable-upload tests, from the npm registry, as locked.
+node-tools: testing/tus-js/node_modules/.installed
+testing/tus-js/node_modules/.installed: testing/tus-js/package-lock.json
+	cd testing/tus-js && npm ci --no-audit --no-fund --silent
+	touch $@
 
 check-mysql-headers:
 	@pkg-config --exists libmariadb || pkg-config --exists mysqlclient || { \

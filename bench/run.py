@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, small, throughput
+from bench import latency, memory, resumable, small, throughput
 from bench.harness import FULL, SMOKE, Harness, Plan
 from testing.servers import PROJECT_DIR
 
@@ -44,6 +44,10 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "download_vs_s3_direct": (">=", 0.8),
     "upload_vs_s3_direct": (">=", 0.8),
     "fs_download_vs_nginx": (">=", 0.35),
+    "tus_upload_vs_write": (">=", 0.85),
+    "tus_upload_rss_growth_mib": ("<=", 64),
+    # What 4 parallel uploads buy: their final concatenation re-reads parts 2-4 to hash them.
+    "tus_js_parallel_4_vs_1": None,
     "small_read_vs_floor": (">=", 0.5),
     "small_read_vs_floor_s3_redis": None,
     "cache_hit_p50_ms": None,
@@ -57,6 +61,7 @@ MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
     "memory": (memory.FIGURES[:2], memory.measure_memory),
     "concurrent": (memory.FIGURES[2:], memory.measure_concurrent_reads),
     "throughput": (throughput.FIGURES, throughput.measure_throughput),
+    "resumable": (resumable.FIGURES, resumable.measure_resumable),
     "small": (small.FIGURES, small.measure_small_files),
 }
 

@@ -21,6 +21,7 @@ class ServiceError(Exception):
     status = 500
     code = "internal_error"
     default_detail = "the server failed; the error has been logged"
+    reason: str | None = None  # the status line's phrase, where HTTP has none of its own
     # Our failure (a dependency, a bug) rather than the client's request: logged, and the
     # client is told only its kind.
     server_fault = True
@@ -117,6 +118,56 @@ class RangeNotSatisfiable(ClientError):
         super().__init__(f"the file has {size} bytes", headers={"Content-Range": f"bytes */{size}"})
 
 
+# --- resumable uploads (the tus protocol) --------------------------------------------------------
+
+
+class UploadNotFound(NotFound):
+    default_detail = "no upload has this id"
+
+
+class UploadGone(ClientError):
+    status, code = 410, "upload_expired"
+    default_detail = "this upload expired; start a new one"
+
+
+class InvalidUploadRequest(ClientError):
+    """A tus header is missing, malformed or contradicts another."""
+
+    status, code = 400, "invalid_upload_request"
+
+
+class FinalUploadImmutable(ClientError):
+    status, code = 403, "final_upload"
+    default_detail = "a final (concatenated) upload takes no bytes of its own"
+
+
+class OffsetMismatch(ClientError):
+    status, code = 409, "offset_mismatch"
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(f"the upload's offset is {offset}: HEAD it, then send from there")
+
+
+class TusVersionUnsupported(ClientError):
+    status, code = 412, "tus_version_unsupported"
+    default_detail = "send Tus-Resumable: 1.0.0"
+
+
+class WrongContentType(ClientError):
+    status, code = 415, "unsupported_media_type"
+    default_detail = "a PATCH body is Content-Type: application/offset+octet-stream"
+
+
+class UploadLocked(ClientError):
+    status, code = 423, "upload_locked"
+    default_detail = "another request is writing to this upload; try again shortly"
+
+
+class ChecksumMismatch(ClientError):
+    status, code, reason = 460, "checksum_mismatch", "Checksum Mismatch"
+    default_detail = "the body does not match Upload-Checksum; nothing of it was kept"
+
+
 class UnsupportedTransferEncoding(ClientError):
     status, code = 501, "unsupported_transfer_encoding"
     default_detail = "the only transfer coding accepted is chunked"
@@ -187,6 +238,7 @@ def json_error(error: ServiceError) -> JsonResponse:
     return JsonResponse(
         {"error": error.code, "detail": error.public_detail},
         status=error.status,
+        reason=error.reason,
         headers=error.headers,
     )
 

@@ -3,8 +3,13 @@ values (the upload body and its length, query numbers, byte ranges), and downloa
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import re
+import select
+import socket
+import struct
+import termios
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -79,6 +84,33 @@ def parse_count(raw: str) -> int | None:
 
 ASCII_DIGITS = re.compile(r"[0-9]+")
 HUGE = 10**18
+
+
+class BodyWatch:
+    """What a request's connection says about the body still to come: how much has arrived
+    and not been read yet, and a wait for more."""
+
+    def __init__(self, connection: socket.socket) -> None:
+        self.fileno = connection.fileno()
+        self.poller = select.poll()  # not select(): a worker's descriptors go past 1024
+        self.poller.register(self.fileno, select.POLLIN)
+
+    def arrived(self) -> int:
+        """Bytes received from the client that nobody has read yet (the server may hold a
+        few more of its own)."""
+        return struct.unpack("i", fcntl.ioctl(self.fileno, termios.FIONREAD, b"\0" * 4))[0]
+
+    def wait(self, timeout: float) -> bool:
+        """Wait at most `timeout` seconds for more of the body: True once some has come (or
+        the client closed)."""
+        return bool(self.poller.poll(timeout * 1000))
+
+
+def body_watch(request: HttpRequest) -> BodyWatch | None:
+    """The watch on the request's connection; None where the server hands over no socket
+    (Django's test client)."""
+    connection = request.META.get("gunicorn.socket")
+    return None if connection is None else BodyWatch(connection)
 
 
 def request_body(request: HttpRequest) -> tuple[Body, int | None]:

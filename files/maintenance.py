@@ -18,10 +18,10 @@ from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt, ChunkNotFound
 from files.io_pool import map_bounded
 from files.metadata import FileMeta, load_file_meta
-from files.models import File
+from files.models import Chunk, File, Upload
 from files.operations.read import Piece, fetch_piece, plan_pieces
 from files.spans import tracer
-from files.storage import CHUNK_PREFIX, ChunkStore, StoredObject, get_store
+from files.storage import CHUNK_PREFIX, ChunkStore, StoredObject, chunk_key, get_store
 
 Item = TypeVar("Item")
 
@@ -101,16 +101,21 @@ def file_id_of_key(key: str) -> str:
     return key[len(CHUNK_PREFIX) :].split("/", 1)[0]
 
 
-def committed_file_ids(candidates: list[str]) -> set[str]:
+def ids_in_use(candidates: list[str]) -> set[str]:
+    """The ids whose objects something needs: a committed file's own, the parts of a file
+    concatenated from resumable uploads, and resumable uploads (until they expire)."""
     valid = []
     for candidate in candidates:
         try:
             valid.append(uuid.UUID(candidate))
         except ValueError:
-            continue  # not an id: no file can own it
-    return {
-        str(file_id) for file_id in File.objects.filter(id__in=valid).values_list("id", flat=True)
-    }
+            continue  # not an id: nothing can own it
+    found = [
+        File.objects.filter(id__in=valid).values_list("id", flat=True),
+        Chunk.objects.filter(source_id__in=valid).values_list("source_id", flat=True).distinct(),
+        Upload.objects.filter(id__in=valid).values_list("id", flat=True),
+    ]
+    return {str(owner) for query in found for owner in query}
 
 
 def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = None) -> Scan:
@@ -130,7 +135,7 @@ def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = Non
         )
     )
     for batch in _batched(groups, 500):
-        committed = committed_file_ids([group.file_id for group in batch])
+        committed = ids_in_use([group.file_id for group in batch])
         for group in batch:
             if group.file_id in committed:
                 scan.committed += 1
@@ -143,9 +148,32 @@ def scan_orphans(store: ChunkStore, grace: timedelta, now: datetime | None = Non
 
 def delete_orphan(store: ChunkStore, orphan: Orphan) -> list[str]:
     """Delete an orphan's objects unless its upload got committed since; the keys that failed."""
-    if committed_file_ids([orphan.file_id]):
+    if ids_in_use([orphan.file_id]):
         return []
     return store.delete_many(item.key for item in orphan.objects)
+
+
+# --- expired resumable uploads ------------------------------------------------------------------
+
+
+def expired_uploads(now: datetime | None = None) -> list[Upload]:
+    """Uploads nobody has written to for UPLOAD_EXPIRY_HOURS: unfinished ones, and the records
+    of finished ones (whose files stay)."""
+    now = now or datetime.now(UTC)
+    expired = Upload.objects.filter(expires_at__lte=now).exclude(  # parts a live final awaits
+        final__completed_at=None, final__expires_at__gt=now
+    )
+    return list(expired.order_by("expires_at"))
+
+
+def remove_expired_upload(store: ChunkStore, upload: Upload) -> list[str]:
+    """Delete an expired upload's row, and its objects unless a file uses them (its own file,
+    or one concatenated from it); the keys that failed."""
+    Upload.objects.filter(pk=upload.id).delete()
+    its_file = File.objects.filter(pk=upload.id).exists()
+    if its_file or Chunk.objects.filter(source_id=upload.id).exists():
+        return []
+    return store.delete_many(chunk_key(upload.id, index) for index in range(upload.chunk_count + 1))
 
 
 def _batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

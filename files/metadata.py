@@ -16,12 +16,12 @@ from django.core.cache import cache
 
 from files import spans
 from files.errors import FileNotFound
-from files.models import File
+from files.models import Chunk, File
 from files.spans import tracer
 from files.storage import chunk_key
 
 # Bump when the cached shape changes: old entries are then simply never read again.
-CACHE_VERSION = 1
+CACHE_VERSION = 2
 TOMBSTONE = {"deleted": True}
 
 
@@ -43,7 +43,7 @@ class FileMeta:
     chunks: tuple[ChunkMeta, ...]
 
     @classmethod
-    def from_model(cls, file: File, chunk_rows: list[tuple[int, int, str]]) -> FileMeta:
+    def from_model(cls, file: File, chunks: list[Chunk]) -> FileMeta:
         return cls(
             id=file.id,
             name=file.name,
@@ -51,18 +51,24 @@ class FileMeta:
             sha256=file.sha256,
             created_at=file.created_at,
             chunks=tuple(
-                ChunkMeta(index, size, sha256, chunk_key(file.id, index))
-                for index, size, sha256 in chunk_rows
+                ChunkMeta(chunk.index, chunk.size, chunk.sha256, chunk.key) for chunk in chunks
             ),
         )
 
     def to_cache(self) -> dict[str, Any]:
+        # A chunk's key is only spelled out when it is not the usual chunks/{file_id}/{index}
+        # (a file concatenated from resumable uploads): entries stay small.
         return {
             "name": self.name,
             "size": self.size,
             "sha256": self.sha256,
             "created_at": self.created_at.isoformat(),
-            "chunks": [(chunk.size, chunk.sha256) for chunk in self.chunks],
+            "chunks": [
+                (chunk.size, chunk.sha256)
+                if chunk.key == chunk_key(self.id, chunk.index)
+                else (chunk.size, chunk.sha256, chunk.key)
+                for chunk in self.chunks
+            ],
         }
 
     @classmethod
@@ -74,8 +80,8 @@ class FileMeta:
             sha256=entry["sha256"],
             created_at=datetime.fromisoformat(entry["created_at"]),
             chunks=tuple(
-                ChunkMeta(index, size, sha256, chunk_key(file_id, index))
-                for index, (size, sha256) in enumerate(entry["chunks"])
+                ChunkMeta(index, cached[0], cached[1], (*cached, chunk_key(file_id, index))[2])
+                for index, cached in enumerate(entry["chunks"])
             ),
         )
 
@@ -119,8 +125,7 @@ def load_file_meta(file_id: uuid.UUID) -> FileMeta:
         file = File.objects.get(pk=file_id)
     except File.DoesNotExist:
         raise FileNotFound(str(file_id)) from None
-    rows = list(file.chunks.order_by("index").values_list("index", "size", "sha256"))
-    return FileMeta.from_model(file, rows)
+    return FileMeta.from_model(file, list(file.chunks.order_by("index")))
 
 
 def drop_cached_meta(file_id: uuid.UUID) -> None:

@@ -4,6 +4,10 @@ A read:  read_file › cache_lookup, db_lookup (on a miss), fetch_chunk_metadata
          fetch_chunks_parallel › download_chunk_{i}, reassemble_chunks
 A write: write_file › chunk_stream, upload_chunks › upload_chunk_{i}, save_metadata,
          invalidate_cache
+A PATCH: append_upload › chunk_stream, upload_chunks › upload_chunk_{i}, save_progress (as
+         chunks are stored), save_partial_chunk (a request ending mid-chunk), and on the
+         upload's last byte save_metadata, invalidate_cache;
+         beside it create_upload, terminate_upload and concatenate_uploads
 The trace recorder keeps traces that contain a span of a `labdropbox.*` tracer such as this one.
 """
 
@@ -26,6 +30,13 @@ CHUNK_STREAM = "chunk_stream"
 UPLOAD_CHUNKS = "upload_chunks"
 SAVE_METADATA = "save_metadata"
 INVALIDATE_CACHE = "invalidate_cache"
+
+CREATE_UPLOAD = "create_upload"
+APPEND_UPLOAD = "append_upload"
+SAVE_PROGRESS = "save_progress"
+SAVE_PARTIAL_CHUNK = "save_partial_chunk"
+TERMINATE_UPLOAD = "terminate_upload"
+CONCATENATE_UPLOADS = "concatenate_uploads"
 
 DELETE_FILE = "delete_file"
 DELETE_CHUNKS = "delete_chunks"

@@ -12,6 +12,7 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from labdropbox.data_dir import data_dir, key_is_generated, read_key_file
@@ -48,8 +49,42 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 # When set, every API endpoint but /health* needs `Authorization: Bearer <API_TOKEN>`.
 API_TOKEN = env_str("API_TOKEN")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
-# Web pages on these origins may call the API from a browser; other pages' writes are refused.
+# Web pages on these origins may call the API from a browser (django-cors-headers answers their
+# preflights); other pages' writes are refused (files/auth.py). The tus headers cross too.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
+CORS_URLS_REGEX = r"^/(?!admin/|static/).*$"
+CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers,
+    "if-range",
+    "range",
+    "tus-resumable",
+    "upload-checksum",
+    "upload-concat",
+    "upload-defer-length",
+    "upload-length",
+    "upload-metadata",
+    "upload-offset",
+    "x-http-method-override",
+)
+CORS_EXPOSE_HEADERS = (
+    "content-disposition",
+    "content-range",
+    "etag",
+    "location",
+    "traceresponse",
+    "tus-checksum-algorithm",
+    "tus-extension",
+    "tus-max-size",
+    "tus-resumable",
+    "tus-version",
+    "upload-concat",
+    "upload-defer-length",
+    "upload-expires",
+    "upload-length",
+    "upload-metadata",
+    "upload-offset",
+)
 
 # --- Behind a TLS-terminating proxy ------------------------------------------------------------
 # The proxies whose X-Forwarded-For is believed (addresses or networks): login throttling and
@@ -86,12 +121,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "axes",
+    "corsheaders",
     "files",
     "traces",
 ]
 
 MIDDLEWARE = [
     "labdropbox.tracing.RouteSpanNameMiddleware",
+    # Before anything that can answer: it answers CORS preflights itself.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -224,6 +262,8 @@ if CHUNK_MEMORY_BYTES < 2 * CHUNK_SIZE:
 CHUNK_MEMORY_WAIT_SECONDS = env_float("CHUNK_MEMORY_WAIT_SECONDS", 30.0, minimum=0.1)
 # An upload whose client sends nothing for this long fails (and keeps nothing).
 UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("UPLOAD_IDLE_TIMEOUT_SECONDS", 60.0, minimum=1.0)
+# A resumable upload nobody has written to for this long expires; `cleanup` removes it.
+UPLOAD_EXPIRY_HOURS = env_float("UPLOAD_EXPIRY_HOURS", 24.0, minimum=0.01)
 # Threads shared by every request of a process for chunk I/O; each request still keeps at most
 # its READ_/UPLOAD_CONCURRENCY chunks in flight.
 CHUNK_IO_THREADS = env_int(

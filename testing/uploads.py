@@ -41,14 +41,14 @@ def send(
     bytes is streamed; its Content-Length goes in `headers`."""
     if not isinstance(target, Client):
         return Reply(*target.request(method, path, body or None, headers or {}))
-    meta = {
-        "HTTP_" + name.upper().replace("-", "_"): value for name, value in (headers or {}).items()
-    }
+    headers = dict(headers or {})
+    content_type = headers.pop("Content-Type", "application/octet-stream")
+    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
     response = target.generic(
         method,
         path,
         data=body,
-        content_type="application/octet-stream",
+        content_type=content_type,
         CONTENT_LENGTH=str(len(body)),  # the test client leaves it out for an empty body
         **meta,
     )
@@ -79,3 +79,51 @@ def unfinished_upload(name: str, declared: int, sent: int) -> bytes:
     """A raw HTTP/1.1 upload that promises `declared` body bytes and carries only `sent`."""
     head = f"PUT /write?name={quote(name)} HTTP/1.1\r\nHost: localhost\r\n"
     return f"{head}Content-Length: {declared}\r\n\r\n".encode() + payload(sent)
+
+
+# --- resumable uploads (tus) -----------------------------------------------------------------
+
+TUS = {"Tus-Resumable": "1.0.0"}
+
+
+def tus_create(target: Any, length: int | None, concat: str = "") -> str:
+    """POST /uploads/; the new upload's path. Without a length it is deferred (or, for a
+    final upload, its parts')."""
+    headers = {**TUS}
+    if length is not None:
+        headers["Upload-Length"] = str(length)
+    elif not concat.startswith("final"):
+        headers["Upload-Defer-Length"] = "1"
+    if concat:
+        headers["Upload-Concat"] = concat
+    reply = send(target, "POST", "/uploads/", b"", headers)
+    assert reply.status == 201, reply.body
+    return "/uploads/" + reply.headers["Location"].rsplit("/", 1)[1]
+
+
+def tus_head(target: Any, path: str) -> Reply:
+    return send(target, "HEAD", path, b"", TUS)
+
+
+def tus_offset(target: Any, path: str) -> int:
+    reply = tus_head(target, path)
+    assert reply.status == 200, reply.status
+    return int(reply.headers["Upload-Offset"])
+
+
+def tus_patch(target: Any, path: str, data: bytes, offset: int) -> Reply:
+    headers = {
+        **TUS,
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
+    return send(target, "PATCH", path, data, headers)
+
+
+def patch_head(path: str, offset: int, length: int) -> bytes:
+    """A raw PATCH's head, for a test that sends its `length` body bytes piece by piece."""
+    return (
+        f"PATCH {path} HTTP/1.1\r\nHost: localhost\r\nTus-Resumable: 1.0.0\r\n"
+        f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
+        f"Content-Length: {length}\r\n\r\n"
+    ).encode()

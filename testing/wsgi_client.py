@@ -42,7 +42,8 @@ def call_wsgi(
         "wsgi.input": io.BytesIO(body),
     }
     for name, value in (headers or {}).items():
-        environ["HTTP_" + name.upper().replace("-", "_")] = value
+        key = name.upper().replace("-", "_")
+        environ[key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key] = value
     setup_testing_defaults(environ)
     started: dict = {}
 

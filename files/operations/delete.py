@@ -13,7 +13,7 @@ from files.errors import FileNotFound
 from files.metadata import mark_deleted_in_cache, parse_file_id
 from files.models import File
 from files.spans import tracer
-from files.storage import chunk_key, delete_chunk_objects, get_store
+from files.storage import delete_chunk_objects, get_store
 
 
 def delete_file(raw_id: str) -> File:
@@ -25,10 +25,11 @@ def delete_file(raw_id: str) -> File:
             if file is None:
                 raise FileNotFound(str(file_id))
             span.set_attributes(file.span_attributes)
+            # Read before the rows go: a concatenated file's chunks live under its parts' ids.
+            keys = [chunk.key for chunk in file.chunks.order_by("index")]
             file.delete()
         with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
             mark_deleted_in_cache(file_id)
         with tracer.start_as_current_span(spans.DELETE_CHUNKS):
-            keys = [chunk_key(file_id, index) for index in range(file.chunk_count)]
             delete_chunk_objects(get_store(), file_id, keys)
     return file

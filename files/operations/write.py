@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Protocol
 
@@ -52,7 +53,8 @@ def write_file(name: str, body: Body, length: int | None) -> File:
         uploader = ChunkUploader(get_store(), file_id, settings.UPLOAD_CONCURRENCY)
         try:
             size, digest = stream_chunks(body, length, uploader)
-            chunks = uploader.finish()
+            stored = uploader.finish()
+            chunks = [stored[index] for index in range(len(stored))]
             file = save_metadata(file_id, name, size, digest, chunks)
         except BaseException as exc:
             uploader.discard(exc)
@@ -69,7 +71,8 @@ class ChunkUploader:
 
     read_chunk() returns only once a buffer for the chunk is reserved; submit() returns only
     once fewer than `limit` chunks are held. On failure, discard() deletes whatever may have
-    been stored. The `upload_chunks` span covers the uploads until finish() or discard().
+    been stored, or settle() keeps what was. The `upload_chunks` span covers the uploads until
+    finish(), discard() or settle().
     """
 
     def __init__(self, store: ChunkStore, file_id: uuid.UUID, limit: int) -> None:
@@ -83,12 +86,17 @@ class ChunkUploader:
         self._done: dict[int, tuple[int, str]] = {}
         self._attempted: list[str] = []
 
-    def read_chunk(self, body: Body, size: int) -> bytes:
+    @property
+    def stored(self) -> dict[int, tuple[int, str]]:
+        """The chunks stored so far: index -> (size, sha256)."""
+        return self._done
+
+    def read_chunk(self, body: Body, size: int, pace: Callable[[int], int] | None = None) -> bytes:
         """Up to `size` bytes of the body (fewer only at its end), in a reserved buffer that
-        submit() hands on to the upload."""
+        submit() hands on to the upload; `pace` as in read_body_piece."""
         self._reserve(size)
         try:
-            data = read_body_piece(body, size)
+            data = read_body_piece(body, size, pace)
         except BaseException:
             self.budget.release(size, self)
             raise
@@ -102,16 +110,40 @@ class ChunkUploader:
         self._pending.add(io_executor().submit(self._upload, index, key, data))
         self._wait(until_pending_below=self.limit)
 
+    @property
+    def uploading(self) -> bool:
+        """Chunks are on their way to storage."""
+        return bool(self._pending)
+
+    def collect_finished(self) -> None:
+        """Take in the uploads that have ended, without waiting (raising a failed one's error)."""
+        finished = {future for future in self._pending if future.done()}
+        self._pending -= finished
+        for future in finished:
+            index, size, digest = future.result()
+            self._done[index] = (size, digest)
+
     def forget(self, data: bytes) -> None:
         """A chunk that was read but will not be submitted: its buffer goes back."""
         if data:
             self.budget.release(len(data), self)
 
-    def finish(self) -> list[tuple[int, str]]:
-        """Wait for every upload; the (size, sha256) of each chunk in index order."""
+    def finish(self) -> dict[int, tuple[int, str]]:
+        """Wait for every upload; the (size, sha256) of each chunk by index."""
         self._wait(until_pending_below=1)
         self.span.end()
-        return [self._done[index] for index in range(len(self._done))]
+        return self._done
+
+    def settle(self, exc: BaseException) -> None:
+        """After a failure: let running uploads end, keeping what they stored (`stored`)."""
+        for future in wait(self._pending).done:
+            if future.exception() is None:
+                index, size, digest = future.result()
+                self._done[index] = (size, digest)
+        self._pending = set()
+        if self.span.is_recording():
+            spans.mark_failed(self.span, exc)
+            self.span.end()
 
     def discard(self, exc: BaseException) -> None:
         """After a failure: let running uploads end, then delete every chunk we tried to store."""
@@ -151,13 +183,15 @@ class ChunkUploader:
                 self.budget.release(len(data), self)
 
 
-def read_body_piece(body: Body, size: int) -> bytes:
-    """Read up to `size` bytes, fewer only at the end of the body."""
+def read_body_piece(body: Body, size: int, pace: Callable[[int], int] | None = None) -> bytes:
+    """Read up to `size` bytes, fewer only at the end of the body. `pace`, if given, is called
+    before each read with the bytes still wanted, and says how many to read now."""
     parts = []
     remaining = size
     while remaining:
+        wanted = remaining if pace is None else pace(remaining)
         try:
-            part = body.read(remaining)
+            part = body.read(wanted)
         # The WSGI server's input raises its own error types when a client breaks off or sends
         # a malformed chunked body: any failure to read the body is the client's.
         except Exception as exc:

@@ -9,10 +9,18 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from files.models import File
+from files.models import File, Upload
 from files.storage import chunk_key
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
-from testing.uploads import download, payload, sha256, upload
+from testing.uploads import (
+    download,
+    payload,
+    sha256,
+    tus_create,
+    tus_head,
+    tus_patch,
+    upload,
+)
 from traces.recorder import record_spans
 
 pytestmark = pytest.mark.django_db
@@ -200,3 +208,40 @@ def test_admin_login_works_after_a_mistake(client, admin_user):
 
     assert client.post("/admin/login/", {**form, "password": "wrong"}).status_code == 200
     assert client.post("/admin/login/", {**form, "password": "password"}).status_code == 302
+
+
+# --- resumable uploads ---------------------------------------------------------------------------
+
+
+def test_resumable_uploads_in_progress_are_listed_with_their_progress(admin_client, client):
+    halfway = tus_create(client, 4 * C)
+    assert tus_patch(client, halfway, payload(C), 0).status == 204
+    unknown = tus_create(client, None)  # Upload-Defer-Length: the length comes later
+    done = tus_create(client, 10)
+    assert tus_patch(client, done, payload(10), 0).status == 204
+
+    page = admin_client.get("/admin/files/upload/").content.decode()
+
+    assert "25% (16.0\xa0KB)" in page
+    assert "(length not told yet)" in page
+    assert done.rsplit("/", 1)[1] not in page  # a file now: listed with the files
+    detail = admin_client.get(f"/admin/files/upload/{unknown.rsplit('/', 1)[1]}/change/")
+    assert detail.status_code == 200
+
+
+def test_terminate_action_deletes_the_upload_and_what_it_stored(admin_client, client, store):
+    path = tus_create(client, 4 * C)
+    tus_patch(client, path, payload(C + 5), 0)
+    upload_id = path.rsplit("/", 1)[1]
+    assert stored_keys(store)
+
+    response = admin_client.post(
+        "/admin/files/upload/",
+        {"action": "terminate", "_selected_action": [upload_id]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [f"{upload_id}.bin: terminated"]
+    assert not Upload.objects.exists()
+    assert stored_keys(store) == []
+    assert tus_head(client, path).status == 404

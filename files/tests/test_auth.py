@@ -18,7 +18,13 @@ PROTECTED = [
     ("get", "/files/0b5d3c26-0000-0000-0000-000000000000"),
     ("delete", "/files/0b5d3c26-0000-0000-0000-000000000000"),
     ("get", "/openapi.json"),
+    ("post", "/uploads/"),
+    ("options", "/uploads/"),
+    ("head", "/uploads/0b5d3c26-0000-0000-0000-000000000000"),
+    ("patch", "/uploads/0b5d3c26-0000-0000-0000-000000000000"),
+    ("delete", "/uploads/0b5d3c26-0000-0000-0000-000000000000"),
 ]
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 
 
 @pytest.fixture
@@ -34,11 +40,11 @@ def token(settings):
 def test_missing_or_wrong_token_is_401(client, token, method, url, authorization):
     headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
 
-    response = getattr(client, method)(url, **headers)
+    response = getattr(client, method)(url, **headers, **TUS)
 
     assert response.status_code == 401
     assert response["WWW-Authenticate"].startswith("Bearer")
-    if method != "head":
+    if method not in ("head", "options"):
         assert response.json()["error"] == "unauthorized"
 
 
@@ -128,3 +134,74 @@ def test_open_api_without_debug_is_warned_about(settings):
 
     settings.API_TOKEN, settings.DEBUG = "", True
     assert check_api_token(None) == []
+
+
+def test_a_resumable_upload_with_the_token(client, token):
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}", **TUS}
+
+    created = client.post("/uploads/", HTTP_UPLOAD_LENGTH="5", **auth)
+    path = created["Location"].removeprefix("http://testserver")
+    patched = client.patch(
+        path,
+        b"hello",
+        content_type="application/offset+octet-stream",
+        HTTP_UPLOAD_OFFSET="0",
+        **auth,
+    )
+
+    assert (created.status_code, patched.status_code) == (201, 204)
+    read = client.get(f"/read/{path.rsplit('/', 1)[1]}", **auth)
+    assert b"".join(read.streaming_content) == b"hello"
+
+
+# --- browsers on other origins (django-cors-headers) -------------------------------------------
+
+
+def preflight(client, origin: str, method: str, headers: str):
+    return client.options(
+        "/uploads/",
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD=method,
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers,
+    )
+
+
+def test_a_listed_origins_preflight_for_tus_is_allowed(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://app.example"]
+
+    response = preflight(
+        client, "http://app.example", "PATCH", "tus-resumable,upload-offset,content-type"
+    )
+
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "http://app.example"
+    assert "PATCH" in response["Access-Control-Allow-Methods"]
+    allowed = response["Access-Control-Allow-Headers"]
+    assert {"tus-resumable", "upload-offset", "upload-metadata", "authorization"} <= set(
+        allowed.split(", ")
+    )
+
+
+def test_an_unlisted_origins_preflight_gets_no_permission(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://app.example"]
+
+    response = preflight(client, "http://evil.example", "PATCH", "tus-resumable")
+
+    assert "Access-Control-Allow-Origin" not in response
+
+
+def test_a_listed_origin_reads_the_tus_headers_and_an_unlisted_one_cannot_create(client, settings):
+    settings.CORS_ALLOWED_ORIGINS = ["http://app.example"]
+
+    allowed = client.post(
+        "/uploads/", HTTP_UPLOAD_LENGTH="3", HTTP_ORIGIN="http://app.example", **TUS
+    )
+    refused = client.post(
+        "/uploads/", HTTP_UPLOAD_LENGTH="3", HTTP_ORIGIN="http://evil.example", **TUS
+    )
+
+    assert allowed.status_code == 201
+    exposed = allowed["Access-Control-Expose-Headers"].split(", ")
+    assert {"location", "upload-offset", "upload-expires", "tus-resumable"} <= set(exposed)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "cross_origin_refused"

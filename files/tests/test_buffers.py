@@ -103,7 +103,7 @@ def test_many_uploads_at_once_stay_within_the_budget(settings, store):
     def store_chunks(data: bytes) -> list[tuple[int, str]]:
         uploader = ChunkUploader(store, uuid.uuid4(), limit=4)
         stream_chunks(io.BytesIO(data), len(data), uploader)
-        return uploader.finish()
+        return list(uploader.finish().values())
 
     with ThreadPoolExecutor(12) as pool:
         chunk_lists = list(pool.map(store_chunks, datas))

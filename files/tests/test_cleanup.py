@@ -7,14 +7,17 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from files.maintenance import scan_orphans
-from files.models import File
+from files.models import File, Upload
 from files.storage import chunk_key
-from testing.fixtures import stored_keys
-from testing.uploads import payload, upload
+from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
+from testing.uploads import download, payload, upload
 
 pytestmark = pytest.mark.django_db
+
+C = TEST_CHUNK_SIZE
 
 
 def leave_orphan(store, chunks: int = 2) -> str:
@@ -90,3 +93,66 @@ def test_unreachable_storage_fails_the_command(settings):
 
     with pytest.raises(CommandError, match="object storage failed"):
         call_command("cleanup", "--grace-minutes", "0")
+
+
+# --- resumable uploads ---------------------------------------------------------------------------
+
+
+def tus(client, method: str, path: str, data: bytes = b"", **headers):
+    return client.generic(
+        method,
+        path,
+        data=data,
+        content_type="application/offset+octet-stream",
+        HTTP_TUS_RESUMABLE="1.0.0",
+        **headers,
+    )
+
+
+def started_upload(client, data: bytes, length: int, concat: str = "") -> str:
+    extra = {"HTTP_UPLOAD_CONCAT": concat} if concat else {}
+    created = tus(client, "POST", "/uploads/", HTTP_UPLOAD_LENGTH=str(length), **extra)
+    path = created["Location"].removeprefix("http://testserver")
+    if data:
+        assert tus(client, "PATCH", path, data, HTTP_UPLOAD_OFFSET="0").status_code == 204
+    return path.rsplit("/", 1)[1]
+
+
+def expire(*upload_ids: str) -> None:
+    Upload.objects.filter(pk__in=upload_ids).update(expires_at=timezone.now())
+
+
+@pytest.mark.both_stores
+def test_expired_uploads_go_with_their_objects_and_live_ones_stay(client, store, capsys):
+    live = started_upload(client, payload(C + 9, seed=1), 3 * C)
+    expired = started_upload(client, payload(2 * C + 3, seed=2), 3 * C)
+    finished = started_upload(client, payload(C, seed=3), C)
+    expire(expired, finished)
+
+    call_command("cleanup", "--grace-minutes", "0")
+
+    output = capsys.readouterr().out
+    assert f"expired upload {expired}" in output
+    assert set(Upload.objects.values_list("id", flat=True)) == {uuid.UUID(live)}
+    owners = {key.split("/")[1] for key in stored_keys(store)}
+    assert owners == {live, finished}  # the finished upload's file keeps its chunks
+    assert download(client, finished) == payload(C, seed=3)
+    assert tus(client, "HEAD", f"/uploads/{expired}").status_code == 404
+
+
+def test_parts_a_live_final_upload_awaits_are_kept_past_their_own_expiry(client, store):
+    done = started_upload(client, b"abc", 3, concat="partial")
+    growing = started_upload(client, b"", 3, concat="partial")
+    created = tus(client, "POST", "/uploads/", HTTP_UPLOAD_CONCAT=f"final;{done} {growing}")
+    final = created["Location"].rsplit("/", 1)[1]
+    expire(done)
+
+    call_command("cleanup", "--grace-minutes", "0")
+
+    assert Upload.objects.filter(pk=done).exists()
+    tus(client, "PATCH", f"/uploads/{growing}", b"def", HTTP_UPLOAD_OFFSET="0")
+    assert download(client, final) == b"abcdef"
+    expire(done, growing, final)
+    call_command("cleanup", "--grace-minutes", "0")
+    assert not Upload.objects.exists()
+    assert download(client, final) == b"abcdef"  # the file lives on the parts' objects

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -23,7 +24,16 @@ from files.storage import chunk_key
 from testing.faultproxy import FaultProxy
 from testing.mysql import recreate_mysql_database
 from testing.servers import EMBEDDED, GunicornServer
-from testing.uploads import payload, unfinished_upload, upload
+from testing.uploads import (
+    patch_head,
+    payload,
+    tus_create,
+    tus_head,
+    tus_offset,
+    tus_patch,
+    unfinished_upload,
+    upload,
+)
 
 C = 64 * 1024
 # Short timeouts keep every fault bounded: these are the waits the assertions rely on.
@@ -34,6 +44,7 @@ TIMEOUTS = {
     "DB_CONNECT_TIMEOUT": "2",
     "DB_QUERY_TIMEOUT": "3",
     "REDIS_TIMEOUT_SECONDS": "0.25",
+    "UPLOAD_IDLE_TIMEOUT_SECONDS": "4",  # also the lease of a resumable upload's lock
 }
 BOUND = 15.0  # seconds: well above every timeout chain above, far below "hung"
 
@@ -342,3 +353,135 @@ def test_bounded_load_loses_nothing(service):
     assert orphans(service) == 0
     service.manage("cleanup", "--grace-minutes", "0")
     assert orphans(service) == 0
+
+
+# --- resumable uploads -------------------------------------------------------------------------
+
+
+def eventually(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + BOUND
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.05)
+
+
+def start_patch(service, path: str, offset: int, length: int, first: bytes) -> socket.socket:
+    """A PATCH of `length` bytes whose first bytes are sent; the rest is up to the test."""
+    sock = socket.create_connection(("127.0.0.1", service.port), timeout=BOUND)
+    sock.sendall(patch_head(path, offset, length) + first)
+    return sock
+
+
+def answer(sock: socket.socket) -> tuple[int, dict]:
+    response = http.client.HTTPResponse(sock)
+    response.begin()
+    body = response.read()
+    sock.close()
+    return response.status, json.loads(body) if body else {}
+
+
+def resume(service, path: str, data: bytes) -> None:
+    """What a tus client does after a failure: ask for the offset, send the rest from there
+    (again while a dead request's lock has not yet lapsed)."""
+    deadline = time.monotonic() + BOUND
+    while True:
+        offset = tus_offset(service, path)
+        status = tus_patch(service, path, data[offset:], offset).status
+        if status != 423 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert status == 204
+
+
+def read_back(service, path: str) -> bytes:
+    status, _, data = service.request("GET", "/read/" + path.rsplit("/", 1)[1])
+    assert status == 200
+    return data
+
+
+@pytest.mark.parametrize("dependency", ["s3", pytest.param("db", marks=pytest.mark.stack)])
+def test_a_dependency_failing_mid_patch_is_503_and_the_upload_resumes_where_it_stopped(
+    service, proxies, dependency
+):
+    data = payload(8 * C, seed=21)
+    path = tus_create(service, len(data))
+    sock = start_patch(service, path, 0, 4 * C, data[: 3 * C])
+    eventually(lambda: tus_offset(service, path) == 3 * C)  # recorded while the client is quiet
+
+    proxies[dependency].drop_connections()
+    proxies[dependency].refuse()
+    sock.sendall(data[3 * C : 4 * C])
+    status, body = answer(sock)
+
+    expected = {"s3": "storage_unavailable", "db": "database_unavailable"}[dependency]
+    assert (status, body["error"]) == (503, expected)
+    proxies[dependency].heal()
+    assert tus_offset(service, path) == 3 * C  # what was recorded stays; nothing more
+    resume(service, path, data)
+    assert read_back(service, path) == data
+
+
+def test_a_client_cut_off_mid_patch_keeps_every_byte_that_arrived(service):
+    data = payload(6 * C, seed=22)
+    path = tus_create(service, len(data))
+    sock = start_patch(service, path, 0, len(data), data[: 2 * C + 300])
+
+    sock.close()
+
+    eventually(lambda: tus_offset(service, path) == 2 * C + 300)
+    resume(service, path, data)
+    assert read_back(service, path) == data
+
+
+def test_a_second_patch_while_one_is_running_is_423_and_one_from_a_stale_offset_409(service):
+    data = payload(2 * C, seed=23)
+    path = tus_create(service, len(data))
+    sock = start_patch(service, path, 0, len(data), data[:C])
+    eventually(lambda: tus_offset(service, path) == C)  # the first request holds the lock
+
+    assert tus_patch(service, path, data[C:], C).status == 423
+    assert tus_patch(service, path, data, 0).status == 409
+    sock.sendall(data[C:])
+    assert answer(sock)[0] == 204
+    assert read_back(service, path) == data
+
+
+def test_parts_finished_at_the_same_moment_make_one_correct_file(service):
+    for round_ in range(5):
+        datas = [payload(2 * C + 1, seed=30 + round_), payload(C, seed=40 + round_)]
+        parts = [tus_create(service, len(data), concat="partial") for data in datas]
+        for part, data in zip(parts, datas, strict=True):
+            assert tus_patch(service, part, data[:-1], 0).status == 204
+        final = tus_create(service, None, concat="final;" + " ".join(parts))
+
+        with ThreadPoolExecutor(2) as pool:  # both last bytes at once, maybe on two workers
+            last = [
+                pool.submit(tus_patch, service, part, data[-1:], len(data) - 1)
+                for part, data in zip(parts, datas, strict=True)
+            ]
+            assert [future.result().status for future in last] == [204, 204]
+
+        assert tus_head(service, final).headers["Upload-Offset"] == str(3 * C + 1)
+        assert read_back(service, final) == b"".join(datas)
+
+
+@pytest.mark.stack
+def test_a_worker_killed_mid_patch_leaves_an_upload_another_worker_resumes(service):
+    data = payload(8 * C, seed=24)
+    path = tus_create(service, len(data))
+    sent = 3 * C + 100
+    sock = start_patch(service, path, 0, len(data), data[:sent])
+
+    def recorded_while_sending() -> bool:
+        nonlocal sent
+        sock.sendall(data[sent : sent + 1024])  # a client goes on sending, slowly
+        sent += 1024
+        return tus_offset(service, path) >= 3 * C
+
+    eventually(recorded_while_sending)  # each chunk is recorded once it is stored
+    os.kill(worker_serving(service, sock.getsockname()[1]), signal.SIGKILL)
+    sock.close()
+
+    assert tus_offset(service, path) >= 3 * C  # only the partial chunk was lost with it
+    resume(service, path, data)  # 423 until the dead request's lease lapses
+    assert read_back(service, path) == data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -63,32 +64,31 @@ def test_readme_api_reference_covers_every_operation():
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(service, tmp_path: Path):
-    """Property-based requests (bounded) against the gunicorn-run service."""
-    checks = [
-        "not_a_server_error",
-        "status_code_conformance",
-        "content_type_conformance",
-        "response_headers_conformance",
-        "response_schema_conformance",
-        "negative_data_rejection",
-        "unsupported_method",
-        "use_after_free",
-        "ensure_resource_availability",
-    ]
+    """Property-based requests (bounded) against the gunicorn-run service; which checks, and
+    why not the others: testing/schemathesis.toml."""
     run = subprocess.run(
         [
-            sys.executable, "-m", "schemathesis.cli", "run",
+            sys.executable, "-m", "schemathesis.cli",
+            "--config-file", str(PROJECT_DIR / "testing" / "schemathesis.toml"),
+            "run",
             f"http://127.0.0.1:{service.port}/openapi.json",
-            "--checks", ",".join(checks),
             "--max-examples", "25",
             "--workers", "1",
             "--seed", "20261126",
         ],
         cwd=tmp_path,  # its example database stays out of the checkout
+        env={
+            **os.environ,
+            "PYTHONPATH": str(PROJECT_DIR),
+            "SCHEMATHESIS_HOOKS": "testing.schemathesis_hooks",
+        },
         capture_output=True,
         text=True,
         timeout=600,
     )  # fmt: skip
 
     assert run.returncode == 0, run.stdout[-6000:]
-    assert "No issues found" in run.stdout
+    # Warnings may remain (random upload ids are mostly unknown: 404s); no failure, no error.
+    assert "Failures:" not in run.stdout
+    assert "Errors:" not in run.stdout
+    assert re.search(r"\b[1-9]\d* passed", run.stdout)

@@ -133,6 +133,93 @@ def test_write_has_the_span_tree_of_the_spec(spans, store_kind):
     assert write.attributes["file.name"] == "w.bin"
 
 
+def tus_patch(location: str, data: bytes, offset: int):
+    headers = {
+        "Tus-Resumable": "1.0.0",
+        "Upload-Offset": str(offset),
+        "Content-Type": "application/offset+octet-stream",
+    }
+    return call_wsgi("PATCH", location, body=data, headers=headers)
+
+
+def our_children(trace: Trace, span) -> set[str]:
+    return {name for name in trace.child_names(span) if not name.isupper()}  # not SQL's spans
+
+
+@pytest.mark.both_stores
+def test_resumable_upload_patches_have_the_span_tree_of_the_spec(spans, store_kind):
+    data = payload(3 * C + 1)
+    created = call_wsgi(
+        "POST", "/uploads/", headers={"Tus-Resumable": "1.0.0", "Upload-Length": str(len(data))}
+    )
+    location = created.headers["Location"]
+    upload_id = location.rsplit("/", 1)[1]
+    assert Trace.of(spans, created).one("create_upload").attributes["file.id"] == upload_id
+
+    spans.clear()
+    first = tus_patch(location, data[: C + C // 2], 0)
+    trace = Trace.of(spans, first)
+    append = trace.one("append_upload")
+    assert first.status == 204
+    assert our_children(trace, append) == {
+        "chunk_stream",
+        "upload_chunks",
+        "save_progress",
+        "save_partial_chunk",
+    }
+    assert trace.one("save_partial_chunk").attributes["chunk.index"] == 1
+
+    spans.clear()
+    last = tus_patch(location, data[C + C // 2 :], C + C // 2)
+    trace = Trace.of(spans, last)
+    assert last.status == 204
+    (root,) = trace.roots
+    assert (root.name, root.kind) == ("PATCH /uploads/{upload_id}", SpanKind.SERVER)
+    append = trace.one("append_upload")
+    assert trace.children(root) == [append]
+    assert our_children(trace, append) == {
+        "chunk_stream",
+        "upload_chunks",
+        "save_progress",
+        "save_metadata",
+        "invalidate_cache",
+    }
+    uploads = trace.children(trace.one("upload_chunks"))
+    assert sorted(span.name for span in uploads) == [f"upload_chunk_{i}" for i in (1, 2, 3)]
+    assert append.attributes["file.id"] == upload_id
+    assert append.attributes["upload.offset"] == C + C // 2
+    assert append.attributes["upload.new_offset"] == 3 * C + 1
+    last_progress = max(trace.named("save_progress"), key=lambda span: span.end_time)
+    assert last_progress.attributes["upload.chunk_count"] == 4
+
+
+def test_a_final_upload_reads_back_only_its_later_parts_to_hash_them(spans):
+    tus = {"Tus-Resumable": "1.0.0"}
+    parts = []
+    for size in (C, 2 * C):
+        created = call_wsgi(
+            "POST",
+            "/uploads/",
+            headers={**tus, "Upload-Length": str(size), "Upload-Concat": "partial"},
+        )
+        parts.append(created.headers["Location"])
+        assert tus_patch(parts[-1], payload(size), 0).status == 204
+    spans.clear()
+
+    final = call_wsgi(
+        "POST", "/uploads/", headers={**tus, "Upload-Concat": "final;" + " ".join(parts)}
+    )
+
+    trace = Trace.of(spans, final)
+    concatenate = trace.one("concatenate_uploads")
+    assert trace.children(trace.one("create_upload")).count(concatenate) == 1
+    assert {"fetch_chunks_parallel", "save_metadata", "invalidate_cache"} <= our_children(
+        trace, concatenate
+    )
+    read_back = trace.children(trace.one("fetch_chunks_parallel"))
+    assert sorted(span.name for span in read_back) == ["download_chunk_1", "download_chunk_2"]
+
+
 def test_corrupt_chunk_before_the_headers_is_an_error_span(spans, store):
     file_id = upload(wsgi_app, payload(3 * C), "traced.bin")["file_id"]
     store.put(chunk_key(file_id, 0), payload(C, seed=3))

@@ -5,15 +5,22 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from files.errors import StorageRejected, StorageUnavailable
-from files.maintenance import delete_orphan, human_size, scan_orphans
-from files.storage import get_store
+from files.maintenance import (
+    delete_orphan,
+    expired_uploads,
+    human_size,
+    remove_expired_upload,
+    scan_orphans,
+)
+from files.storage import ChunkStore, get_store
 
 
 class Command(BaseCommand):
     help = (
         "Delete chunk objects that belong to no committed file and have been idle longer than "
         "the grace period: what crashes, killed workers and deletes that could not reach "
-        "storage leave behind. Uploads still in flight are never touched."
+        "storage leave behind, and resumable uploads past their expiry. Uploads still in flight "
+        "are never touched."
     )
 
     def add_arguments(self, parser) -> None:
@@ -29,8 +36,9 @@ class Command(BaseCommand):
         if grace_minutes < 0:
             raise CommandError("--grace-minutes cannot be negative")
         store = get_store()
-        self.stdout.write(f"scanning {store.description} ...")
         try:
+            failed = self.remove_expired_uploads(store, dry_run)
+            self.stdout.write(f"scanning {store.description} ...")
             scan = scan_orphans(store, timedelta(minutes=grace_minutes))
             for orphan in scan.orphans:
                 self.stdout.write(
@@ -46,9 +54,26 @@ class Command(BaseCommand):
             if dry_run:
                 self.stdout.write("dry run: nothing deleted")
                 return
-            failed = [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
+            failed += [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
         except (StorageUnavailable, StorageRejected) as exc:
             raise CommandError(f"object storage failed: {exc}") from exc
         if failed:
             raise CommandError(f"deleted {objects - len(failed)} objects; {len(failed)} failed")
         self.stdout.write(self.style.SUCCESS(f"deleted {objects} objects"))
+
+    def remove_expired_uploads(self, store: ChunkStore, dry_run: bool) -> list[str]:
+        """Resumable uploads past their expiry: reported, then removed with their objects."""
+        expired = expired_uploads()
+        for upload in expired:
+            state = (
+                "finished"
+                if upload.completed_at
+                else f"{upload.offset} of {upload.length or '?'} bytes"
+            )
+            self.stdout.write(
+                f"expired upload {upload.id} ({upload.name}): {state}, "
+                f"last activity {upload.updated_at:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        if dry_run:
+            return []
+        return [key for upload in expired for key in remove_expired_upload(store, upload)]
