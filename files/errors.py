@@ -60,9 +60,11 @@ class InvalidParameter(ClientError):
 
 
 class IncompleteBody(ClientError):
-    """The client sent less than it announced, or went away mid-upload."""
+    """The client sent less than it announced, or went away mid-upload. `partial`: the bytes
+    of the piece being read when the body broke off (see ChunkUploader.read_chunk)."""
 
     status, code = 400, "incomplete_body"
+    partial = b""
 
 
 class Unauthorized(ClientError):

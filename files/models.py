@@ -118,7 +118,8 @@ class Upload(models.Model):
 
     @property
     def tail_size(self) -> int:
-        return self.offset - self.stored_in_whole_chunks
+        """Bytes of the partial last chunk (0 once the last chunk, short or not, is recorded)."""
+        return max(0, self.offset - self.stored_in_whole_chunks)
 
 
 class UploadChunk(models.Model):

@@ -25,6 +25,7 @@ from files.errors import (
     FinalUploadImmutable,
     InvalidUploadRequest,
     MethodNotAllowed,
+    ServiceError,
     TusVersionUnsupported,
     WrongContentType,
 )
@@ -82,11 +83,23 @@ def uploads(request: HttpRequest) -> HttpResponseBase:
     upload = create_upload(
         length, request.headers.get("Upload-Metadata", ""), upload_concat(request, length)
     )
+    location = request.build_absolute_uri(f"/uploads/{upload.id}")
     if carries_bytes(request) and upload.completed_at is None:
         body, body_length = request_body(request)
-        upload = append_to_upload(str(upload.id), 0, body, body_length, watch=body_watch(request))
+        try:
+            upload = append_to_upload(
+                str(upload.id),
+                0,
+                body,
+                body_length,
+                checksum=upload_checksum(request),
+                watch=body_watch(request),
+            )
+        except ServiceError as exc:  # the upload exists: the client may resume it
+            exc.headers["Location"] = location
+            raise
     response = HttpResponse(status=201)
-    response["Location"] = request.build_absolute_uri(f"/uploads/{upload.id}")
+    response["Location"] = location
     response["Upload-Offset"] = str(upload.offset)
     add_expiry(response, upload)
     return response

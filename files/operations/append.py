@@ -37,6 +37,7 @@ from files.operations.uploads import (
     commit_upload,
     expiry_from,
     find_upload,
+    finish_if_stored,
     lease,
     release_lock,
     try_lock,
@@ -94,6 +95,10 @@ def append_to_upload(
             raise OffsetMismatch(upload.offset)
         if upload.completed_at is not None:
             return upload  # every byte is there already
+        if upload.length is not None and upload.offset == upload.length:
+            if body_length:
+                raise BodyTooLarge("the upload has all its bytes already")
+            return finish_if_stored(upload)  # stored, but its commit failed: commit it now
         token = take_lock(upload)
         try:
             upload = declare_length(upload, declared_length, token)
@@ -102,7 +107,8 @@ def append_to_upload(
             span.set_attribute("upload.new_offset", upload.offset)
             if upload.length is not None and upload.offset == upload.length:
                 commit_upload(upload)
-            return Upload.objects.get(pk=upload.id)
+            # As it is now (a final upload may have taken a finished part's row away).
+            return Upload.objects.filter(pk=upload.id).first() or upload
         finally:
             release_lock(upload.id, token)
 
@@ -213,27 +219,42 @@ class Appender:
         """Read the body into whole chunks, storing each as it is complete."""
         chunk_size, received = self.upload.chunk_size, 0
         while True:
+            if self.buffer and self.at_the_end():  # the stored partial chunk, now known last
+                self.submit_buffer()
             wanted = min(chunk_size - len(self.buffer), allowed - received)
             if body_length is not None:
                 wanted = min(wanted, body_length - received)
             if wanted == 0:
                 self.refuse_more(body, body_length, allowed, received)
                 return
-            data = self.uploader.read_chunk(body, wanted, self.before_reading)
+            try:
+                data = self.uploader.read_chunk(
+                    body, wanted, self.before_reading, keep_partial=True
+                )
+            except IncompleteBody as exc:
+                self.take(exc.partial)  # what arrived before the body broke off is kept
+                raise
             received += len(data)
-            self.file_hash.update(data)
-            if self.body_hash is not None:
-                self.body_hash.update(data)
-            self.buffer = self.buffer + data if self.buffer else data
+            self.take(data)
             if len(self.buffer) == chunk_size or self.at_the_end():
-                self.states[self.index] = self.file_hash.state()
-                whole, self.buffer = self.buffer, b""
-                self.uploader.submit(self.index, whole)
-                self.index += 1
+                self.submit_buffer()
             if len(data) < wanted:  # the body ended
                 if body_length is not None and received < body_length:
                     raise IncompleteBody(f"the body ended after {received} of {body_length} bytes")
                 return
+
+    def take(self, data: bytes) -> None:
+        self.file_hash.update(data)
+        if self.body_hash is not None:
+            self.body_hash.update(data)
+        self.buffer = self.buffer + data if self.buffer else data
+
+    def submit_buffer(self) -> None:
+        """The buffer is a whole chunk (or the upload's last): store it."""
+        self.states[self.index] = self.file_hash.state()
+        whole, self.buffer = self.buffer, b""
+        self.uploader.submit(self.index, whole)
+        self.index += 1
 
     def at_the_end(self) -> bool:
         """The buffer holds the upload's last byte: it is the last chunk, whole."""
@@ -271,6 +292,11 @@ class Appender:
         arrived = self.watch.arrived() if self.watch is not None else wanted
         return min(wanted, max(arrived, SMALLEST_READ))
 
+    def hold_lock(self) -> None:
+        """Renew the lease now, or raise LockLost if another request holds the upload."""
+        self.renewed = float("-inf")
+        self.renew_lease()
+
     def renew_lease(self) -> None:
         if time.monotonic() - self.renewed > lease().total_seconds() / 3:
             self.renewed = time.monotonic()
@@ -306,7 +332,9 @@ class Appender:
         return self.upload
 
     def save_tail(self) -> None:
-        """Keep the partial chunk's bytes at the start of its object until the next request."""
+        """Keep the partial chunk's bytes at the start of its object until the next request
+        (only while the lock is still ours: another request may have recorded that object)."""
+        self.hold_lock()
         key = chunk_key(self.upload.id, self.index)
         with tracer.start_as_current_span(
             spans.SAVE_PARTIAL_CHUNK,
@@ -336,6 +364,7 @@ class Appender:
     def discard_new_objects(self) -> None:
         """Delete the chunk objects this request wrote past the upload's recorded bytes (the
         partial chunk's object starts with the recorded bytes: it stays)."""
+        self.hold_lock()
         first = self.first_index + (1 if self.upload.tail_size else 0)
         keys = [chunk_key(self.upload.id, index) for index in range(first, self.index)]
         delete_chunk_objects(self.store, self.upload.id, keys)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 import secrets
 import uuid
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from files.errors import (
     InvalidUploadRequest,
     ServiceError,
     UploadGone,
+    UploadLocked,
     UploadNotFound,
 )
 from files.metadata import drop_cached_meta
@@ -36,6 +38,8 @@ from files.operations.delete import delete_file
 from files.sha256_state import ResumableSha256
 from files.spans import tracer
 from files.storage import chunk_key, delete_chunk_objects, get_store
+
+logger = logging.getLogger(__name__)
 
 
 class PartConflict(ServiceError):
@@ -133,6 +137,9 @@ def terminate_upload(raw_id: str) -> None:
     with tracer.start_as_current_span(spans.TERMINATE_UPLOAD, attributes={"file.id": raw_id}):
         if upload.is_partial and upload.final_id is not None:
             raise PartConflict("this part belongs to a final upload; terminate that one")
+        # Not while a request writes to it (or commits it): its commit would outlive us.
+        if upload.completed_at is None and try_lock(upload.id) is None:
+            raise UploadLocked("a request is writing to this upload; terminate it after that")
         if upload.completed_at is not None and File.objects.filter(pk=upload.id).exists():
             delete_file(str(upload.id))
         keys = [chunk_key(upload.id, index) for index in range(upload.chunk_count + 1)]
@@ -156,7 +163,7 @@ def finish_if_stored(upload: Upload) -> Upload:
             commit_upload(upload)
         finally:
             release_lock(upload.id, token)
-    return Upload.objects.get(pk=upload.id)
+    return Upload.objects.filter(pk=upload.id).first() or upload
 
 
 # --- committing --------------------------------------------------------------------------------
@@ -167,7 +174,8 @@ def commit_upload(upload: Upload) -> File | None:
     part is marked complete, and its final upload committed if it was the last part missing."""
     if upload.is_partial:
         Upload.objects.filter(pk=upload.id).update(completed_at=timezone.now())
-        final = upload.final
+        # Read again: a final upload may have claimed this part while its bytes arrived.
+        final = Upload.objects.filter(parts=upload.id).first()
         return concatenate_if_complete(final) if final is not None else None
     rows = list(upload.chunks.order_by("index"))
     file = File(
@@ -178,7 +186,7 @@ def commit_upload(upload: Upload) -> File | None:
         chunk_count=len(rows),
     )
     chunks = [Chunk(file=file, index=r.index, size=r.size, sha256=r.sha256) for r in rows]
-    return save_file(file, chunks, [upload], upload)
+    return save_file(file, chunks, upload, parts=[])
 
 
 def create_final(upload: Upload) -> Upload:
@@ -187,6 +195,7 @@ def create_final(upload: Upload) -> Upload:
     part_ids = parse_concat_parts(upload.concat)
     if len(set(part_ids)) != len(part_ids):
         raise InvalidUploadRequest("Upload-Concat names a part twice")
+    now = timezone.now()
     with transaction.atomic():
         parts = {
             part.id: part for part in Upload.objects.select_for_update().filter(pk__in=part_ids)
@@ -197,9 +206,16 @@ def create_final(upload: Upload) -> Upload:
                 raise PartConflict(f"{part_id} is not a partial upload")
             if part.final_id is not None:
                 raise PartConflict(f"{part_id} already belongs to another final upload")
+            if part.completed_at is None and part.expires_at <= now:
+                raise PartConflict(f"{part_id} has expired")
             part.final, part.part_order = upload, position
         if all(part.length is not None for part in parts.values()):
             upload.length = sum(part.length or 0 for part in parts.values())
+            if upload.length > settings.MAX_UPLOAD_BYTES:
+                raise BodyTooLarge(
+                    f"the parts add up to {upload.length} bytes; "
+                    f"the limit is {settings.MAX_UPLOAD_BYTES}"
+                )
         upload.save(force_insert=True)
         Upload.objects.bulk_update(parts.values(), ["final", "part_order"])
     concatenate_if_complete(upload)
@@ -222,6 +238,9 @@ def concatenate_if_complete(final: Upload) -> File | None:
     it (the parts' last bytes can arrive together, through different workers)."""
     parts = list(final.parts.order_by("part_order"))
     if final.completed_at is not None or not all(part.completed_at for part in parts):
+        return None
+    if len(parts) != len(parse_concat_parts(final.concat)):
+        logger.warning("final upload %s lost a part: it cannot be completed", final.id)
         return None
     token = try_lock(final.id)
     if token is None:
@@ -256,21 +275,26 @@ def commit_concatenation(final: Upload, parts: list[Upload]) -> File:
     )
     for chunk in chunks:
         chunk.file = file
-    return save_file(file, chunks, parts, final)
+    return save_file(file, chunks, final, parts)
 
 
-def save_file(file: File, chunks: list[Chunk], sources: list[Upload], upload: Upload) -> File:
-    """The file's rows, in one transaction with the upload's completion (like /write's), and
-    the sources' chunk rows gone. If a request that lost its lease committed it first, that
-    file is the answer."""
+def save_file(file: File, chunks: list[Chunk], upload: Upload, parts: list[Upload]) -> File:
+    """The file's rows, in one transaction with the upload's completion (like /write's); the
+    upload's chunk rows go, and a concatenation's parts go whole (their objects are the file's
+    now). If a request that lost its lease committed it first, that file is the answer."""
+    if sum(chunk.size for chunk in chunks) != file.size:
+        raise ServiceError(f"upload {upload.id}: its chunks do not add up to {file.size} bytes")
     try:
         with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
             file.save(force_insert=True)
             Chunk.objects.bulk_create(chunks, batch_size=1000)
-            Upload.objects.filter(pk=upload.id).update(
-                completed_at=timezone.now(), offset=file.size
+            completed = Upload.objects.filter(pk=upload.id, completed_at=None).update(
+                completed_at=timezone.now(), offset=file.size, length=file.size
             )
-            UploadChunk.objects.filter(upload__in=sources).delete()
+            if not completed:  # terminated meanwhile: roll the file back
+                raise UploadNotFound()
+            UploadChunk.objects.filter(upload=upload).delete()
+            Upload.objects.filter(pk__in=[part.id for part in parts]).delete()
     except IntegrityError:
         return File.objects.get(pk=file.id)
     with tracer.start_as_current_span(spans.INVALIDATE_CACHE):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Protocol
 
@@ -91,12 +91,25 @@ class ChunkUploader:
         """The chunks stored so far: index -> (size, sha256)."""
         return self._done
 
-    def read_chunk(self, body: Body, size: int, pace: Callable[[int], int] | None = None) -> bytes:
+    def read_chunk(
+        self,
+        body: Body,
+        size: int,
+        pace: Callable[[int], int] | None = None,
+        keep_partial: bool = False,
+    ) -> bytes:
         """Up to `size` bytes of the body (fewer only at its end), in a reserved buffer that
-        submit() hands on to the upload; `pace` as in read_body_piece."""
+        submit() hands on to the upload; `pace` as in read_body_piece. If the body breaks off,
+        the bytes read of this chunk are dropped — or, with `keep_partial`, handed over in the
+        IncompleteBody (still reserved: forget() them when done)."""
         self._reserve(size)
         try:
             data = read_body_piece(body, size, pace)
+        except IncompleteBody as exc:
+            if not keep_partial:
+                exc.partial = b""
+            self.budget.release(size - len(exc.partial), self)
+            raise
         except BaseException:
             self.budget.release(size, self)
             raise
@@ -119,9 +132,7 @@ class ChunkUploader:
         """Take in the uploads that have ended, without waiting (raising a failed one's error)."""
         finished = {future for future in self._pending if future.done()}
         self._pending -= finished
-        for future in finished:
-            index, size, digest = future.result()
-            self._done[index] = (size, digest)
+        self._take_in(finished)
 
     def forget(self, data: bytes) -> None:
         """A chunk that was read but will not be submitted: its buffer goes back."""
@@ -164,9 +175,17 @@ class ChunkUploader:
     def _wait(self, until_pending_below: int) -> None:
         while len(self._pending) >= until_pending_below:
             finished, self._pending = wait(self._pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                index, size, digest = future.result()  # re-raises the upload's error
+            self._take_in(finished)
+
+    def _take_in(self, finished: Iterable[Future[tuple[int, int, str]]]) -> None:
+        """Record the chunks these ended uploads stored, then raise the first one's failure."""
+        failures = [error for future in finished if (error := future.exception()) is not None]
+        for future in finished:
+            if future.exception() is None:
+                index, size, digest = future.result()
                 self._done[index] = (size, digest)
+        if failures:
+            raise failures[0]
 
     def _upload(self, index: int, key: str, data: bytes) -> tuple[int, int, str]:
         try:
@@ -186,7 +205,7 @@ class ChunkUploader:
 def read_body_piece(body: Body, size: int, pace: Callable[[int], int] | None = None) -> bytes:
     """Read up to `size` bytes, fewer only at the end of the body. `pace`, if given, is called
     before each read with the bytes still wanted, and says how many to read now."""
-    parts = []
+    parts: list[bytes] = []
     remaining = size
     while remaining:
         wanted = remaining if pace is None else pace(remaining)
@@ -195,7 +214,9 @@ def read_body_piece(body: Body, size: int, pace: Callable[[int], int] | None = N
         # The WSGI server's input raises its own error types when a client breaks off or sends
         # a malformed chunked body: any failure to read the body is the client's.
         except Exception as exc:
-            raise IncompleteBody(f"the request body could not be read: {exc}") from exc
+            broken = IncompleteBody(f"the request body could not be read: {exc}")
+            broken.partial = b"".join(parts)
+            raise broken from exc
         if not part:
             break
         parts.append(part)

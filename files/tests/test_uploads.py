@@ -45,6 +45,8 @@ def patch(client, path: str, data: bytes, offset: int, **headers):
         path,
         data=data,
         content_type="application/offset+octet-stream",
+        CONTENT_TYPE="application/offset+octet-stream",  # the test client drops both when empty
+        CONTENT_LENGTH=str(len(data)),
         HTTP_UPLOAD_OFFSET=str(offset),
         **TUS,
         **headers,
@@ -190,7 +192,7 @@ def test_a_wrong_checksum_is_460_and_the_patch_is_discarded(client, store):
     path = path_of(create(client, len(data)))
     patch(client, path, data[: C + 100], 0)  # a whole chunk and a partial one kept
     kept = stored_keys(store)
-    wrong = base64.b64encode(hashlib.sha1(b"other").digest()).decode()  # noqa: S324
+    wrong = base64.b64encode(hashlib.new("sha1", b"x").digest()).decode()  # noqa: S324
 
     response = patch(client, path, data[C + 100 :], C + 100, HTTP_UPLOAD_CHECKSUM=f"sha1 {wrong}")
 
@@ -460,7 +462,9 @@ def test_a_final_upload_being_committed_elsewhere_is_committed_once_by_a_later_h
 # --- a commit that failed ------------------------------------------------------------------------
 
 
-def test_a_failed_commit_loses_nothing_and_the_next_head_commits(client, monkeypatch):
+@pytest.fixture
+def database_down_at_the_commit(monkeypatch):
+    """The database fails once, at the moment an upload would be committed."""
     from files.errors import DatabaseUnavailable
     from files.operations import uploads
 
@@ -471,6 +475,12 @@ def test_a_failed_commit_loses_nothing_and_the_next_head_commits(client, monkeyp
         raise DatabaseUnavailable()
 
     monkeypatch.setattr(uploads, "save_file", database_down_once)
+
+
+@pytest.mark.parametrize("resumed_by", ["HEAD", "PATCH"])
+def test_a_failed_commit_loses_nothing_and_the_resuming_client_commits(
+    client, database_down_at_the_commit, resumed_by
+):
     data = payload(2 * C + 5)
     path = path_of(create(client, len(data)))
 
@@ -478,9 +488,143 @@ def test_a_failed_commit_loses_nothing_and_the_next_head_commits(client, monkeyp
     upload = Upload.objects.get(pk=path.rsplit("/", 1)[1])
     assert (upload.offset, upload.completed_at, upload.lock_token) == (len(data), None, "")
 
-    head = client.head(path, **TUS)  # a client resuming asks first
+    if resumed_by == "HEAD":  # a tus client asks where it stands first
+        answer = client.head(path, **TUS)
+        assert answer.status_code == 200
+    else:  # or sends what it thinks is left: nothing
+        answer = patch(client, path, b"", len(data))
+        assert answer.status_code == 204
 
-    assert head["Upload-Offset"] == str(len(data))
-    assert "Upload-Expires" not in head  # finished
+    assert answer["Upload-Offset"] == str(len(data))
+    assert "Upload-Expires" not in answer  # finished
     assert download(client, str(upload.id)) == data
     assert File.objects.get(pk=upload.id).sha256 == sha256(data)
+
+
+# --- bodies that break, and requests that overlap ----------------------------------------------
+
+
+class Breaking(io.RawIOBase):
+    """A request body that gives `data` a little at a time, then fails like a reset connection.
+    `meanwhile` runs before its last piece is handed out: as if another request acted while
+    this one was reading."""
+
+    def __init__(self, data: bytes, meanwhile=None) -> None:
+        self.data, self.sent, self.meanwhile = data, 0, meanwhile
+
+    def read(self, size: int = -1) -> bytes:
+        if self.sent == len(self.data):
+            raise ConnectionResetError("connection reset by peer")
+        piece = self.data[self.sent : self.sent + min(size, 5000)]
+        self.sent += len(piece)
+        if self.sent == len(self.data) and self.meanwhile is not None:
+            self.meanwhile()
+        return piece
+
+
+def patch_body(client, path: str, body, length: int, offset: int = 0):
+    return client.generic(
+        "PATCH",
+        path,
+        CONTENT_TYPE="application/offset+octet-stream",
+        CONTENT_LENGTH=str(length),
+        HTTP_UPLOAD_OFFSET=str(offset),
+        **TUS,
+        **{"wsgi.input": body},
+    )
+
+
+def test_a_reset_connection_keeps_the_bytes_of_the_chunk_it_was_reading(client, store):
+    data = payload(4 * C)
+    path = path_of(create(client, len(data)))
+
+    response = patch_body(client, path, Breaking(data[: 2 * C + 300]), len(data))
+
+    assert (response.status_code, response.json()["error"]) == (400, "incomplete_body")
+    assert client.head(path, **TUS)["Upload-Offset"] == str(2 * C + 300)
+    assert patch(client, path, data[2 * C + 300 :], 2 * C + 300).status_code == 204
+    assert download(client, path.rsplit("/", 1)[1]) == data
+
+
+def test_a_request_that_lost_its_lock_writes_nothing_more(client, store):
+    path = path_of(create(client, 3 * C))
+    upload_id = path.rsplit("/", 1)[1]
+
+    def another_request_took_over():  # as when this one stalled past its lease
+        Upload.objects.filter(pk=upload_id).update(lock_token="another")
+
+    body = Breaking(payload(C // 2), meanwhile=another_request_took_over)
+    response = patch_body(client, path, body, 3 * C)
+
+    assert (response.status_code, response.json()["error"]) == (423, "upload_locked")
+    assert stored_keys(store) == []  # its partial chunk was not written over the other's
+    assert Upload.objects.get(pk=upload_id).offset == 0
+
+
+def test_a_length_told_by_an_empty_patch_makes_the_kept_partial_chunk_the_last(client, store):
+    data = payload(C + 100)
+    path = path_of(create(client, HTTP_UPLOAD_DEFER_LENGTH="1"))
+    assert patch(client, path, data, 0).status_code == 204
+
+    response = patch(client, path, b"", len(data), HTTP_UPLOAD_LENGTH=str(len(data)))
+
+    assert response.status_code == 204
+    file_id = path.rsplit("/", 1)[1]
+    assert download(client, file_id) == data
+    assert [chunk.size for chunk in File.objects.get(pk=file_id).chunks.all()] == [C, 100]
+
+
+def test_terminating_an_upload_a_request_is_writing_to_is_423(client, store):
+    path = path_of(create(client, 10))
+    patch(client, path, b"01234", 0)
+    held = timezone.now() + timedelta(minutes=1)
+    Upload.objects.update(lock_token="writing", lock_expires_at=held)
+
+    response = client.delete(path, **TUS)
+
+    assert (response.status_code, response.json()["error"]) == (423, "upload_locked")
+    assert Upload.objects.filter(offset=5).exists()
+
+
+def test_a_final_upload_made_while_its_last_part_is_arriving_is_committed_by_that_part(client):
+    first = partial(client, b"abc")
+    second = path_of(create(client, 3, HTTP_UPLOAD_CONCAT="partial"))
+    made: list = []
+
+    def final_created_meanwhile():
+        made.append(create(client, HTTP_UPLOAD_CONCAT=f"final;{first} {second}"))
+
+    response = patch_body(client, second, Breaking(b"def", meanwhile=final_created_meanwhile), 3)
+
+    assert response.status_code == 204
+    final_id = path_of(made[0]).rsplit("/", 1)[1]
+    assert File.objects.filter(pk=final_id).exists()  # no HEAD needed
+    assert download(client, final_id) == b"abcdef"
+
+
+def test_a_terminated_final_uploads_parts_are_gone_with_it(client, store):
+    parts = [partial(client, b"abc"), partial(client, b"def")]
+    final = path_of(create(client, HTTP_UPLOAD_CONCAT="final;" + " ".join(parts)))
+    assert client.head(parts[0], **TUS).status_code == 404  # consumed by the file
+
+    assert client.delete(final, **TUS).status_code == 204
+
+    assert stored_keys(store) == []
+    again = create(client, HTTP_UPLOAD_CONCAT="final;" + " ".join(parts))
+    assert (again.status_code, again.json()["error"]) == (409, "part_unusable")
+
+
+def test_a_failed_creation_with_upload_says_where_the_upload_is(client):
+    response = client.post(
+        "/uploads/",
+        data=b"hello",
+        content_type="application/offset+octet-stream",
+        HTTP_UPLOAD_LENGTH="10",
+        HTTP_UPLOAD_CHECKSUM="sha256 " + base64.b64encode(hashlib.sha256(b"x").digest()).decode(),
+        **TUS,
+    )
+
+    assert response.status_code == 460
+    path = path_of(response)
+    assert client.head(path, **TUS)["Upload-Offset"] == "0"  # the checksummed bytes were not kept
+    assert patch(client, path, b"0123456789", 0).status_code == 204
