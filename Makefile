@@ -40,7 +40,7 @@ help:
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
 	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
 	@echo "make test-rgw       the S3 tests against Ceph's RADOS Gateway (installs Debian's ceph)"
-	@echo "make load           the bounded load test (16 clients, 1,200 steps) on the full stack"
+	@echo "make load           the bounded load test (16 clients of 4 users, 1,200 steps), full stack"
 	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check, ruff format --check and mypy"
@@ -67,8 +67,8 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 # Programs the tests drive: Debian's Chromium for the admin's browser test (Playwright uses it
 # and downloads no browser of its own), curl and aria2c as real HTTP clients, and nginx (the
 # reverse proxy of the compose stack and Kubernetes, tested in front of the service), Node and
-# npm (tus-js-client).
-TEST_TOOLS := chromium:chromium curl:curl aria2c:aria2 nginx:nginx-light node:nodejs npm:npm
+# npm (tus-js-client). wget resumes downloads through share links.
+TEST_TOOLS := chromium:chromium curl:curl wget:wget aria2c:aria2 nginx:nginx-light node:nodejs npm:npm
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 	@$(MAKE) --no-print-directory node-tools

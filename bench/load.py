@@ -2,11 +2,14 @@
 every byte read back is checked against what was uploaded.
 
 Each client works on its own files, so what it reads is exactly what it wrote: any difference is
-a real mismatch. The run stops after a fixed number of operations and prints operations per
-second and latency percentiles. `make load` runs the full form (16 clients, 1,000+ operations);
-the test suite runs a smaller one.
+a real mismatch. Clients act for several users (each with a token of their own), and also try
+to read and list other users' files: a file of another user that answers anything but 404, or
+shows up in a listing, is a mismatch too. The run stops after a fixed number of operations and
+prints operations per second and latency percentiles. `make load` runs the full form (16
+clients of 4 users, 1,000+ operations); the test suite runs a smaller one.
 
-    python -m bench.load --url http://127.0.0.1:8080 --clients 16 --operations 1200
+    python -m bench.load --url http://127.0.0.1:8080 --clients 16 --operations 1200 \
+        --token TOKEN_OF_USER_1 --token TOKEN_OF_USER_2
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ class Stats:
     server_errors: list[str] = field(default_factory=list)
     elapsed: float = 0.0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    owners: dict[str, int] = field(default_factory=dict)  # file id -> user number
+
+    def others_file(self, user: int, rng: random.Random) -> str | None:
+        with self.lock:
+            foreign = [file_id for file_id, owner in self.owners.items() if owner != user]
+        return rng.choice(foreign) if foreign else None
+
+    def owner_of(self, file_id: str) -> int | None:
+        with self.lock:
+            return self.owners.get(file_id)
 
     def record(self, kind: str, status: int, seconds: float, size: int) -> None:
         with self.lock:
@@ -70,9 +83,13 @@ class Stats:
 
 
 class Client:
-    """One simulated user: its own files, its own keep-alive connection."""
+    """One simulated client of user number `user`: its own files, its own keep-alive
+    connection."""
 
-    def __init__(self, base_url: str, chunk_size: int, seed: int, stats: Stats, headers: dict):
+    def __init__(
+        self, base_url: str, chunk_size: int, seed: int, stats: Stats, headers: dict, user: int
+    ):
+        self.user = user
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname, parts.port or 80
         self.chunk_size = chunk_size
@@ -117,6 +134,8 @@ class Client:
             if answer["sha256"] != hashlib.sha256(data).hexdigest():
                 self.stats.mismatches.append(f"upload {answer['file_id']}: wrong sha256")
             self.files[answer["file_id"]] = data
+            with self.stats.lock:
+                self.stats.owners[answer["file_id"]] = self.user
 
     def read(self) -> None:
         file_id, data = self.random.choice(list(self.files.items()))
@@ -145,11 +164,36 @@ class Client:
             if gone.status != 404:
                 self.stats.mismatches.append(f"read after delete of {file_id}: {gone.status}")
 
+    def snoop(self) -> None:
+        """Read another user's file: it must not exist, as far as this user can tell."""
+        file_id = self.stats.others_file(self.user, self.random)
+        if file_id is None:
+            return self.read()
+        response, _ = self.request("snoop", "GET", f"/read/{file_id}")
+        if response.status != 404:
+            owner = self.stats.owner_of(file_id)
+            self.stats.mismatches.append(
+                f"user {self.user} read user {owner}'s file {file_id}: {response.status}"
+            )
+
+    def list_files(self) -> None:
+        """A listing shows no file of another user."""
+        response, body = self.request("list", "GET", "/files?limit=1000")
+        if response.status != 200:
+            return
+        for listed in json.loads(body)["files"]:
+            owner = self.stats.owner_of(listed["file_id"])
+            if owner is not None and owner != self.user:
+                self.stats.mismatches.append(
+                    f"user {self.user} was listed user {owner}'s file {listed['file_id']}"
+                )
+
     def step(self) -> None:
         if len(self.files) < 2:
             return self.upload()
         action = self.random.choices(
-            [self.upload, self.read, self.ranged_read, self.delete], weights=[3, 3, 3, 1]
+            [self.upload, self.read, self.ranged_read, self.delete, self.snoop, self.list_files],
+            weights=[3, 3, 3, 1, 1, 1],
         )[0]
         action()
 
@@ -160,12 +204,18 @@ def run_load(
     operations: int = 1200,
     chunk_size: int = 1024 * 1024,
     seed: int = 1,
-    token: str = "",
+    tokens: list[str] | None = None,
 ) -> Stats:
-    """Run `operations` steps spread over `clients` threads; returns what happened."""
+    """Run `operations` steps spread over `clients` threads, acting in turn for the users whose
+    `tokens` are given (none: the open API's anonymous user); returns what happened."""
     stats = Stats()
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    users = [Client(base_url, chunk_size, seed * 1000 + n, stats, headers) for n in range(clients)]
+    logins = [{"Authorization": f"Bearer {token}"} for token in tokens or []] or [{}]
+    users = [
+        Client(
+            base_url, chunk_size, seed * 1000 + n, stats, logins[n % len(logins)], n % len(logins)
+        )
+        for n in range(clients)
+    ]
     steps_each = [operations // clients + (n < operations % clients) for n in range(clients)]
 
     def work(user: Client, steps: int) -> None:
@@ -203,7 +253,13 @@ def run_on_started_stack(args: argparse.Namespace) -> tuple[Stats, dict]:
         tempfile.TemporaryDirectory() as folder,
         start_stack(Path(folder), args.chunk_size) as service,
     ):
-        stats = run_load(service.url, args.clients, args.operations, args.chunk_size, args.seed)
+        tokens = [
+            service.manage("create_token", f"load-{n}", "--create-user").stdout.strip()
+            for n in range(args.users)
+        ]
+        stats = run_load(
+            service.url, args.clients, args.operations, args.chunk_size, args.seed, tokens
+        )
         before = orphans(service)
         service.manage("cleanup", "--grace-minutes", "0")
         return stats, {"orphans_before_cleanup": before, "orphans_after_cleanup": orphans(service)}
@@ -216,7 +272,13 @@ def main() -> None:
     parser.add_argument("--operations", type=int, default=1200)
     parser.add_argument("--chunk-size", type=int, default=1024 * 1024, help="the chunk size")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--token", default="", help="API_TOKEN, if the server has one")
+    parser.add_argument(
+        "--token",
+        action="append",
+        default=[],
+        help="a user's token (repeat for several users); with --url only",
+    )
+    parser.add_argument("--users", type=int, default=4, help="users to create, without --url")
     args = parser.parse_args()
     if args.url:
         stats = run_load(

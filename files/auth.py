@@ -1,42 +1,48 @@
-"""Who may call the API: the bearer token, a staff member's admin session for reading, and which
-web pages' scripts may write."""
+"""Who may call the API, and who a request acts for: a user's bearer token (or API_TOKEN, with
+staff rights), a staff member's admin session for reading, or — only while API_OPEN — no one.
+Also which web pages' scripts may write."""
 
 from __future__ import annotations
-
-import hmac
 
 from django.conf import settings
 from django.http import HttpRequest
 
-from files.errors import CrossOriginRefused
+from accounts.callers import ANONYMOUS, Caller, caller_for_user
+from accounts.tokens import bearer_token, caller_for_token
+from files.errors import CrossOriginRefused, Unauthorized
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
-def has_api_token(request: HttpRequest) -> bool:
-    """The request carries API_TOKEN as its bearer token (compared in constant time)."""
-    if not settings.API_TOKEN:
-        return False
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(
-        token.strip().encode(), settings.API_TOKEN.encode()
-    )
+def caller_of(request: HttpRequest) -> Caller:
+    """Who the request acts for, or Unauthorized. A token that is sent must be valid, even
+    where the API is open: a client with a broken token learns it at once."""
+    token = bearer_token(request.headers.get("Authorization", ""))
+    if token is not None:
+        return caller_for_token(token)
+    staff = staff_session(request)
+    if staff is not None:
+        return staff
+    if settings.API_OPEN:
+        return ANONYMOUS
+    raise Unauthorized()
 
 
-def has_staff_session(request: HttpRequest) -> bool:
+def staff_session(request: HttpRequest) -> Caller | None:
     """A staff member logged into the admin, reading: the admin's download links use this.
     Only for reading, because the API is exempt from CSRF checks."""
     user = getattr(request, "user", None)
-    return request.method in SAFE_METHODS and bool(user and user.is_active and user.is_staff)
+    if request.method in SAFE_METHODS and user and user.is_active and user.is_staff:
+        return caller_for_user(user)
+    return None
 
 
 def is_authenticated(request: HttpRequest) -> bool:
     """The request proves who sent it (not merely that the API happens to be open)."""
-    return has_api_token(request) or has_staff_session(request)
-
-
-def may_use_api(request: HttpRequest) -> bool:
-    return not settings.API_TOKEN or is_authenticated(request)
+    try:
+        return caller_of(request) is not ANONYMOUS
+    except Unauthorized:
+        return False
 
 
 def refuse_cross_origin_writes(request: HttpRequest) -> None:

@@ -46,15 +46,21 @@ def check_database_driver(app_configs, **kwargs) -> list[Error]:
     ]
 
 
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+
+
 @register()
-def check_api_token(app_configs, **kwargs) -> list[Warning]:
-    if settings.API_TOKEN or settings.DEBUG:
+def check_open_api(app_configs, **kwargs) -> list[Warning]:
+    """An open API (no token needed) is for a laptop: warn once the service is deployed (any
+    of S3, TiDB or Redis configured) or reachable under a name other than loopback's."""
+    exposed = not settings.EMBEDDED or not set(settings.ALLOWED_HOSTS) <= LOOPBACK_HOSTS
+    if not (settings.API_OPEN and exposed):
         return []
     return [
         Warning(
-            "API_TOKEN is not set: anyone who can reach the service can read, write and delete "
-            "files.",
-            hint="Set API_TOKEN to a long random string, unless the network is private.",
+            "API_OPEN is on: anyone who can reach the service can store files, and read and "
+            "delete the files that belong to no one.",
+            hint="Unset API_OPEN and give each user a token: manage.py create_token USERNAME.",
             id="files.W001",
         )
     ]

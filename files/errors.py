@@ -69,7 +69,7 @@ class IncompleteBody(ClientError):
 
 class Unauthorized(ClientError):
     status, code = 401, "unauthorized"
-    default_detail = "send Authorization: Bearer <API_TOKEN>"
+    default_detail = "send Authorization: Bearer <token>"
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="labdropbox"'})
@@ -92,6 +92,10 @@ class FileNotFound(NotFound):
         self.file_id = file_id
 
 
+class LinkNotFound(NotFound):
+    default_detail = "no live share link has this token: it may have expired or been revoked"
+
+
 class MethodNotAllowed(ClientError):
     status, code = 405, "method_not_allowed"
 
@@ -111,6 +115,14 @@ class PreconditionFailed(ClientError):
 
 class BodyTooLarge(ClientError):
     status, code = 413, "too_large"
+
+
+class QuotaExceeded(ClientError):
+    status, code, reason = 507, "quota_exceeded", "Insufficient Storage"
+
+    def __init__(self, used: int, wanted: int, limit: int) -> None:
+        free = max(0, limit - used)
+        super().__init__(f"this upload needs {wanted} bytes; the quota has {free} of {limit} free")
 
 
 class RangeNotSatisfiable(ClientError):

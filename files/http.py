@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import json
 import re
 import select
 import socket
@@ -21,41 +22,45 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.csrf import csrf_exempt
 
-from files.auth import may_use_api, refuse_cross_origin_writes
+from files.auth import caller_of, refuse_cross_origin_writes
 from files.errors import (
+    BodyTooLarge,
     InvalidLength,
     InvalidParameter,
     LengthRequired,
     MethodNotAllowed,
     PreconditionFailed,
     RangeNotSatisfiable,
-    Unauthorized,
     UnsupportedTransferEncoding,
     error_response,
     json_error,
 )
 from files.metadata import FileMeta
 from files.names import ascii_fallback_name
-from files.operations.write import Body
+from files.operations.write import Body, read_body_piece
+from labdropbox.tracing import acting_for
 
 View = Callable[..., HttpResponseBase]
 
 
 def api_view(*methods: str, public: bool = False) -> Callable[[View], View]:
-    """An API endpoint: the bearer token when API_TOKEN is set (unless public), writes from
-    other origins' pages refused, 405 for other methods, our exceptions as JSON errors, and no
-    CSRF token (the API is for programs, not forms)."""
+    """An API endpoint: the view is called with the request's Caller after the request, its
+    URL arguments (401 without valid credentials while the API is closed), unless `public`:
+    then it gets no caller. Writes from other origins' pages refused, 405 for other methods,
+    our exceptions as JSON errors, and no CSRF token (the API is for programs, not forms)."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if not public and not may_use_api(request):
-                    raise Unauthorized()
+                caller = None if public else caller_of(request)
                 refuse_cross_origin_writes(request)
                 if request.method not in methods:
                     raise MethodNotAllowed(methods)
-                return view(request, *args, **kwargs)
+                if caller is None:
+                    return view(request, *args, **kwargs)
+                with acting_for(caller.enduser):
+                    return view(request, caller, *args, **kwargs)
             except Exception as exc:
                 response = error_response(request, exc)
                 if response is None:
@@ -143,6 +148,61 @@ def request_body(request: HttpRequest) -> tuple[Body, int | None]:
 def transfer_codings(request: HttpRequest) -> list[str]:
     header = request.META.get("HTTP_TRANSFER_ENCODING", "")
     return [coding.strip().lower() for coding in header.split(",") if coding.strip()]
+
+
+# --- JSON bodies ---------------------------------------------------------------------------------
+
+MAX_JSON_BYTES = 4096
+MAX_LINK_SECONDS = 10**10  # some 300 years: "any length", within what dates can hold
+MAX_LINK_DOWNLOADS = 10**9
+
+
+def json_object(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object ({} for an empty body), read like an upload's (a client that
+    stalls is cut off), and small."""
+    body, length = request_body(request) if request_has_body(request) else (None, 0)
+    if length is not None and length > MAX_JSON_BYTES:
+        raise BodyTooLarge(f"a JSON body is at most {MAX_JSON_BYTES} bytes")
+    raw = read_body_piece(body, MAX_JSON_BYTES + 1) if body is not None else b""
+    if len(raw) > MAX_JSON_BYTES:
+        raise BodyTooLarge(f"a JSON body is at most {MAX_JSON_BYTES} bytes")
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidParameter("the body is not JSON") from None
+    if not isinstance(value, dict):
+        raise InvalidParameter("the body is a JSON object")
+    return value
+
+
+def request_has_body(request: HttpRequest) -> bool:
+    return request.META.get("CONTENT_LENGTH", "") not in ("", "0") or bool(
+        transfer_codings(request)
+    )
+
+
+def link_options(request: HttpRequest) -> tuple[int | None, int | None]:
+    """A new share link's `expires_in_seconds` and `max_downloads` (each absent or null: none)."""
+    options = json_object(request)
+    unknown = sorted(set(options) - {"expires_in_seconds", "max_downloads"})
+    if unknown:
+        raise InvalidParameter(f"unknown field {unknown[0][:40]!r}")
+    return (
+        json_count(options, "expires_in_seconds", MAX_LINK_SECONDS),
+        json_count(options, "max_downloads", MAX_LINK_DOWNLOADS),
+    )
+
+
+def json_count(options: dict[str, Any], name: str, maximum: int) -> int | None:
+    value = options.get(name)
+    if value is None:
+        return None
+    # bool is an int to Python, never to a client.
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise InvalidParameter(f"{name} must be an integer from 1 to {maximum}, or null")
+    return value
 
 
 # --- Query parameters ----------------------------------------------------------------------------

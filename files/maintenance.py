@@ -13,6 +13,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from accounts.models import Reservation
 from files import spans
 from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt, ChunkNotFound
@@ -174,6 +175,13 @@ def remove_expired_upload(store: ChunkStore, upload: Upload) -> list[str]:
     if its_file or Chunk.objects.filter(source_id=upload.id).exists():
         return []
     return store.delete_many(chunk_key(upload.id, index) for index in range(upload.chunk_count + 1))
+
+
+def remove_lapsed_reservations(now: datetime | None = None) -> int:
+    """Quota reservations of /write uploads whose worker died mid-way: they stopped counting
+    when they lapsed; their rows go now. How many went."""
+    lapsed = Reservation.objects.filter(upload=None, expires_at__lte=now or datetime.now(UTC))
+    return lapsed.delete()[0]
 
 
 def _batched(items: Iterable[Item], size: int) -> Iterator[list[Item]]:

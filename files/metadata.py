@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.cache import cache
 
+from accounts.callers import Caller
 from files import spans
 from files.errors import FileNotFound
 from files.models import Chunk, File
@@ -21,7 +22,7 @@ from files.spans import tracer
 from files.storage import chunk_key
 
 # Bump when the cached shape changes: old entries are then simply never read again.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 TOMBSTONE = {"deleted": True}
 
 
@@ -41,6 +42,7 @@ class FileMeta:
     sha256: str
     created_at: datetime
     chunks: tuple[ChunkMeta, ...]
+    owner_id: int | None
 
     @classmethod
     def from_model(cls, file: File, chunks: list[Chunk]) -> FileMeta:
@@ -50,6 +52,7 @@ class FileMeta:
             size=file.size,
             sha256=file.sha256,
             created_at=file.created_at,
+            owner_id=file.owner_id,
             chunks=tuple(
                 ChunkMeta(chunk.index, chunk.size, chunk.sha256, chunk.key) for chunk in chunks
             ),
@@ -63,6 +66,7 @@ class FileMeta:
             "size": self.size,
             "sha256": self.sha256,
             "created_at": self.created_at.isoformat(),
+            "owner": self.owner_id,
             "chunks": [
                 (chunk.size, chunk.sha256)
                 if chunk.key == chunk_key(self.id, chunk.index)
@@ -79,6 +83,7 @@ class FileMeta:
             size=entry["size"],
             sha256=entry["sha256"],
             created_at=datetime.fromisoformat(entry["created_at"]),
+            owner_id=entry["owner"],
             chunks=tuple(
                 ChunkMeta(index, cached[0], cached[1], (*cached, chunk_key(file_id, index))[2])
                 for index, cached in enumerate(entry["chunks"])
@@ -116,6 +121,15 @@ def get_file_meta(raw_id: str) -> FileMeta:
         meta = load_file_meta(file_id)
         # add(), not set(): a tombstone that a delete wrote meanwhile must win.
         cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
+    return meta
+
+
+def get_visible_file_meta(raw_id: str, caller: Caller) -> FileMeta:
+    """The file's metadata if the caller may see the file; FileNotFound otherwise, as if it did
+    not exist (another user's file is not even revealed to exist)."""
+    meta = get_file_meta(raw_id)
+    if not caller.may_access(meta.owner_id):
+        raise FileNotFound(raw_id)
     return meta
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -25,9 +26,19 @@ class File(models.Model):
     chunk_count = models.PositiveIntegerField()
     sha256 = models.CharField("SHA-256", max_length=64)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # None: no one's (stored through the open API, or before files had owners): staff only
+    # once the API is closed. A deleted user's files become no one's, not gone.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="files",
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["owner", "-created_at"], name="file_owner_listing")]
 
     def __str__(self) -> str:
         return self.name
@@ -97,6 +108,13 @@ class Upload(models.Model):
     # worker that dies with it frees it when the lease ends, not at a restart.
     lock_token = models.CharField(max_length=32, blank=True)
     lock_expires_at = models.DateTimeField(null=True, blank=True)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="uploads",
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -136,3 +154,50 @@ class UploadChunk(models.Model):
 
     def __str__(self) -> str:
         return chunk_key(self.upload_id, self.index)
+
+
+# A link serves at most this many times its downloads' bytes, however they are cut into ranges.
+BYTE_CEILING_PER_DOWNLOAD = 2
+
+
+class ShareLink(models.Model):
+    """A link that reads one file without a token: /s/{token}. Only the SHA-256 of the token is
+    kept (like an API token's), so a database leak leaks no working link.
+
+    `downloads` counts responses that start at the file's first byte, so a download resumed or
+    split into ranges (curl -C -, aria2c -x8) counts once. Ranges from further on count only in
+    `bytes_served`: past twice `max_downloads` files' worth, the link is spent whatever the
+    count."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    file = models.ForeignKey(File, on_delete=models.CASCADE, related_name="links")
+    prefix = models.CharField(max_length=16, editable=False)
+    digest = models.CharField("SHA-256", max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="empty: never")
+    max_downloads = models.PositiveIntegerField(null=True, blank=True, help_text="empty: any")
+    downloads = models.PositiveIntegerField(default=0, editable=False)
+    bytes_served = models.PositiveBigIntegerField(default=0, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "share link"
+
+    def __str__(self) -> str:
+        return f"/s/{self.prefix}…"
+
+    @property
+    def byte_ceiling(self) -> int:
+        """The bytes it may serve in all, if it has a max_downloads."""
+        return BYTE_CEILING_PER_DOWNLOAD * (self.max_downloads or 0) * max(self.file.size, 1)
+
+    @property
+    def is_spent(self) -> bool:
+        """No new download may start (a resume of one may, until the bytes run out)."""
+        if self.max_downloads is None:
+            return False
+        return self.downloads >= self.max_downloads or self.bytes_served >= self.byte_ceiling

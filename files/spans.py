@@ -1,7 +1,8 @@
 """The tracer of the file operations and the names of their spans, in one place.
 
 A read:  read_file › cache_lookup, db_lookup (on a miss), fetch_chunk_metadata,
-         fetch_chunks_parallel › download_chunk_{i}, reassemble_chunks
+         fetch_chunks_parallel › download_chunk_{i}, reassemble_chunks; a share link's read
+         is the same tree under read_shared_file (with share_link.id)
 A write: write_file › chunk_stream, upload_chunks › upload_chunk_{i}, save_metadata,
          invalidate_cache
 A PATCH: append_upload › chunk_stream, upload_chunks › upload_chunk_{i}, save_progress (as
@@ -19,6 +20,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 tracer = trace.get_tracer("labdropbox.files")
 
 READ_FILE = "read_file"
+READ_SHARED_FILE = "read_shared_file"  # a share link's read: read_file's tree beneath it
 CACHE_LOOKUP = "cache_lookup"
 DB_LOOKUP = "db_lookup"
 FETCH_CHUNK_METADATA = "fetch_chunk_metadata"

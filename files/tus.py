@@ -21,6 +21,7 @@ from django.http.response import HttpResponseBase
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
+from accounts.callers import Caller
 from files.errors import (
     FinalUploadImmutable,
     InvalidUploadRequest,
@@ -73,7 +74,7 @@ def tus_view(*methods: str) -> Callable[[View], View]:
 
 
 @tus_view("OPTIONS", "POST")
-def uploads(request: HttpRequest) -> HttpResponseBase:
+def uploads(request: HttpRequest, caller: Caller) -> HttpResponseBase:
     if request.method == "OPTIONS":
         return capabilities()
     require_tus_version(request)
@@ -81,7 +82,7 @@ def uploads(request: HttpRequest) -> HttpResponseBase:
     if carries_bytes(request) and request.headers.get("Upload-Concat", "").startswith("final"):
         raise FinalUploadImmutable()
     upload = create_upload(
-        length, request.headers.get("Upload-Metadata", ""), upload_concat(request, length)
+        length, request.headers.get("Upload-Metadata", ""), upload_concat(request, length), caller
     )
     location = request.build_absolute_uri(f"/uploads/{upload.id}")
     if carries_bytes(request) and upload.completed_at is None:
@@ -89,6 +90,7 @@ def uploads(request: HttpRequest) -> HttpResponseBase:
         try:
             upload = append_to_upload(
                 str(upload.id),
+                caller,
                 0,
                 body,
                 body_length,
@@ -106,27 +108,28 @@ def uploads(request: HttpRequest) -> HttpResponseBase:
 
 
 @tus_view("OPTIONS", "HEAD", "PATCH", "DELETE", "POST")
-def upload(request: HttpRequest, upload_id: str) -> HttpResponseBase:
+def upload(request: HttpRequest, caller: Caller, upload_id: str) -> HttpResponseBase:
     if request.method == "OPTIONS":
         return capabilities()
     require_tus_version(request)
     if request.method == "HEAD":
-        return describe(finish_if_stored(find_upload(upload_id)))
+        return describe(finish_if_stored(find_upload(upload_id, caller)))
     if request.method == "DELETE":
-        terminate_upload(upload_id)
+        terminate_upload(upload_id, caller)
         return HttpResponse(status=204)
     if request.method == "POST":  # POST only stands in for another method (the header above)
         raise MethodNotAllowed(("OPTIONS", "HEAD", "PATCH", "DELETE"))
-    return patch(request, upload_id)
+    return patch(request, caller, upload_id)
 
 
-def patch(request: HttpRequest, upload_id: str) -> HttpResponseBase:
+def patch(request: HttpRequest, caller: Caller, upload_id: str) -> HttpResponseBase:
     if request.content_type != OCTET_STREAM:
         raise WrongContentType()
     offset = header_count(request, "Upload-Offset", required=True)
     body, body_length = request_body(request)
     upload = append_to_upload(
         upload_id,
+        caller,
         offset or 0,
         body,
         body_length,

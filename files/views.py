@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -15,21 +16,32 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from files import health
+from accounts.callers import Caller
+from accounts.quotas import usage_of
+from files import health, spans
 from files.auth import is_authenticated
 from files.errors import NotFound, ServiceError, json_error
 from files.http import (
     api_view,
     conditional_answer,
     download_headers,
+    link_options,
     query_int,
     request_body,
     requested_range,
 )
-from files.metadata import FileMeta, get_file_meta
-from files.models import File
+from files.metadata import FileMeta, get_visible_file_meta
+from files.models import File, ShareLink
 from files.names import validate_name
 from files.operations.delete import delete_file
+from files.operations.links import (
+    LinkDownload,
+    create_link,
+    file_links,
+    find_live_link,
+    revoke_link,
+    start_download,
+)
 from files.operations.read import FileRead
 from files.operations.write import write_file
 
@@ -38,10 +50,10 @@ DEFAULT_PAGE, MAX_PAGE, MAX_OFFSET = 50, 1000, 10**9
 
 
 @api_view("PUT", "POST")
-def write(request: HttpRequest) -> HttpResponse:
+def write(request: HttpRequest, caller: Caller) -> HttpResponse:
     name = validate_name(request.GET.get("name"))  # before touching the body
     body, length = request_body(request)
-    file = write_file(name, body, length)
+    file = write_file(name, body, length, caller)
     response = JsonResponse(
         {
             "file_id": str(file.id),
@@ -58,19 +70,40 @@ def write(request: HttpRequest) -> HttpResponse:
 
 
 @api_view("GET", "HEAD")
-def read(request: HttpRequest, file_id: str) -> HttpResponseBase:
-    with FileRead(file_id) as file_read:
-        meta = file_read.meta
-        headers = download_headers(meta)
-        answer = conditional_answer(request, meta, headers)
-        if answer is not None:
-            return answer
-        if request.method == "HEAD":
-            return HttpResponse(headers={**headers, "Content-Length": str(meta.size)})
-        byte_range = requested_range(request, meta)
-        body = file_read.body(byte_range)
-    response = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
+def read(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponseBase:
+    with FileRead(file_id, caller) as file_read:
+        return send_file(request, file_read)
+
+
+@api_view("GET", "HEAD", public=True)
+def shared(request: HttpRequest, token: str) -> HttpResponseBase:
+    """A share link: /read's answer, for whoever has the link (no token), while it is live."""
+    link = find_live_link(token)
+    attributes = {"share_link.id": str(link.id)}
+    with FileRead(str(link.file_id), None, spans.READ_SHARED_FILE, attributes) as file_read:
+        return send_file(request, file_read, link)
+
+
+def send_file(
+    request: HttpRequest, file_read: FileRead, link: ShareLink | None = None
+) -> HttpResponseBase:
+    """The file's bytes (or a range of them, or the answer to a conditional request or HEAD);
+    through a share link, a download counted against it."""
+    meta = file_read.meta
+    headers = download_headers(meta)
+    answer = conditional_answer(request, meta, headers)
+    if answer is not None:
+        return answer
+    if request.method == "HEAD":
+        return HttpResponse(headers={**headers, "Content-Length": str(meta.size)})
+    byte_range = requested_range(request, meta)
     start, stop = byte_range or (0, meta.size)
+    if link is not None:
+        start_download(link, start)
+    body: Iterable[bytes] = file_read.body(byte_range)
+    if link is not None:
+        body = LinkDownload(link, body)
+    response = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
     response["Content-Length"] = str(stop - start)
     if byte_range:
         response["Content-Range"] = f"bytes {start}-{stop - 1}/{meta.size}"
@@ -89,11 +122,13 @@ def file_json(file: File | FileMeta) -> dict[str, Any]:
 
 
 @api_view("GET")
-def files_list(request: HttpRequest) -> HttpResponse:
+def files_list(request: HttpRequest, caller: Caller) -> HttpResponse:
+    """The caller's files (staff: everyone's), newest first."""
     # At least one file a page: with limit=0 the next page would be this one, forever.
     limit = query_int(request, "limit", DEFAULT_PAGE, 1, MAX_PAGE)
     offset = query_int(request, "offset", 0, 0, MAX_OFFSET)
-    page = list(File.objects.order_by("-created_at", "-id")[offset : offset + limit + 1])
+    files = File.objects.all() if caller.is_staff else File.objects.filter(owner_id=caller.user_id)
+    page = list(files.order_by("-created_at", "-id")[offset : offset + limit + 1])
     return JsonResponse(
         {
             "files": [file_json(file) for file in page[:limit]],
@@ -105,15 +140,68 @@ def files_list(request: HttpRequest) -> HttpResponse:
 
 
 @api_view("GET", "DELETE")
-def file_detail(request: HttpRequest, file_id: str) -> HttpResponse:
+def file_detail(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponse:
     if request.method == "DELETE":
-        delete_file(file_id)
+        delete_file(file_id, caller)
         return HttpResponse(status=204)
-    meta = get_file_meta(file_id)
+    meta = get_visible_file_meta(file_id, caller)
     chunks = [
         {"index": c.index, "size": c.size, "sha256": c.sha256, "key": c.key} for c in meta.chunks
     ]
     return JsonResponse({**file_json(meta), "chunks": chunks})
+
+
+@api_view("GET", "POST")
+def links(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponse:
+    """A file's share links: POST makes one, GET lists them."""
+    if request.method == "GET":
+        listed = [link_json(request, link) for link in file_links(file_id, caller)]
+        return JsonResponse({"links": listed})
+    expires_in, max_downloads = link_options(request)
+    link, token = create_link(file_id, caller, expires_in, max_downloads)
+    answer = link_json(request, link, token)
+    return JsonResponse(answer, status=201, headers={"Location": answer["url"]})
+
+
+@api_view("DELETE")
+def link_detail(request: HttpRequest, caller: Caller, file_id: str, link_id: str) -> HttpResponse:
+    revoke_link(file_id, link_id, caller)
+    return HttpResponse(status=204)
+
+
+def link_json(request: HttpRequest, link: ShareLink, token: str | None = None) -> dict[str, Any]:
+    """A link as the API shows it. Its URL only with the token, when it is made: afterwards
+    nobody can know it (only a hash of the token is kept)."""
+    shown: dict[str, Any] = {
+        "link_id": str(link.id),
+        "file_id": str(link.file_id),
+        "prefix": link.prefix,
+        "created_at": link.created_at.isoformat(),
+        "expires_at": link.expires_at.isoformat() if link.expires_at else None,
+        "max_downloads": link.max_downloads,
+        "downloads": link.downloads,
+        "revoked": link.revoked_at is not None,
+    }
+    if token is not None:
+        shown["url"] = request.build_absolute_uri(f"/s/{token}")
+    return shown
+
+
+@api_view("GET")
+def me(request: HttpRequest, caller: Caller) -> HttpResponse:
+    """Who the token belongs to, and their storage: used (stored + held by uploads in progress)
+    against their quota (null: unlimited)."""
+    usage = usage_of(caller.user_id)
+    return JsonResponse(
+        {
+            "username": caller.username or None,
+            "is_staff": caller.is_staff,
+            "used_bytes": usage.used,
+            "stored_bytes": usage.stored,
+            "reserved_bytes": usage.reserved,
+            "quota_bytes": usage.limit,
+        }
+    )
 
 
 @api_view("GET", "HEAD", public=True)
@@ -142,7 +230,7 @@ def openapi_document() -> dict[str, Any]:
 
 
 @api_view("GET")
-def openapi(request: HttpRequest) -> HttpResponse:
+def openapi(request: HttpRequest, caller: Caller) -> HttpResponse:
     return JsonResponse(openapi_document())
 
 

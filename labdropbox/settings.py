@@ -46,8 +46,19 @@ def _secret_key() -> str:
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
-# When set, every API endpoint but /health* needs `Authorization: Bearer <API_TOKEN>`.
+# Users' API tokens (manage.py create_token) are the way in; API_TOKEN, when set, is one more
+# token with staff rights (it sees every file), for deployments from before users existed.
 API_TOKEN = env_str("API_TOKEN")
+# Whether the API answers requests without a token (their files belong to no one). Open by
+# default only when the service runs embedded with no API_TOKEN: a laptop, not a deployment.
+API_OPEN = env_bool("API_OPEN", EMBEDDED and not API_TOKEN)
+# A user's storage quota unless the admin sets theirs (unset: unlimited).
+DEFAULT_QUOTA_MB: int | None = (
+    env_int("DEFAULT_QUOTA_MB", 0, minimum=0) if env_str("DEFAULT_QUOTA_MB") else None
+)
+# How long a token's check is answered from the cache (a revoked token's entry is dropped at
+# once; with the local-memory cache, other worker processes keep theirs up to this long).
+TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 30, minimum=0)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # Web pages on these origins may call the API from a browser (django-cors-headers answers their
 # preflights); other pages' writes are refused (files/auth.py). The tus headers cross too.
@@ -124,6 +135,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "files",
     "traces",
+    "accounts",
 ]
 
 MIDDLEWARE = [

@@ -14,14 +14,17 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, Protocol
 
 from django.conf import settings
 from opentelemetry import trace
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -60,6 +63,28 @@ def otlp_export_processor() -> BatchSpanProcessor | None:
     return BatchSpanProcessor(exporter, export_timeout_millis=settings.OTLP_TIMEOUT_SECONDS * 1000)
 
 
+_enduser: ContextVar[str | None] = ContextVar("enduser", default=None)
+
+
+@contextmanager
+def acting_for(enduser: str) -> Iterator[None]:
+    """Spans started inside carry `enduser.id`: who the request acts for."""
+    reset = _enduser.set(enduser)
+    try:
+        yield
+    finally:
+        _enduser.reset(reset)
+
+
+class EnduserProcessor(SpanProcessor):
+    """Puts the acting user on every span started while one is set (see acting_for)."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        enduser = _enduser.get()
+        if enduser is not None:
+            span.set_attribute("enduser.id", enduser)
+
+
 def default_processors() -> list[SpanProcessor]:
     """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
     processors: list[SpanProcessor] = []
@@ -88,6 +113,8 @@ def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerPr
             resource=Resource.create({SERVICE_NAME: settings.SERVICE_NAME}),
             sampler=ALWAYS_RECORD,
         )
+        # First: the exporters see spans with their enduser.id.
+        provider.add_span_processor(EnduserProcessor())
         for processor in default_processors() if processors is None else processors:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)

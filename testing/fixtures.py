@@ -98,6 +98,13 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
 
 
 @pytest.fixture(autouse=True)
+def open_api(settings) -> None:
+    """Tests speak to an open API unless they close it (the access tests do): what they test
+    is the same with or without a token."""
+    settings.API_OPEN = True
+
+
+@pytest.fixture(autouse=True)
 def store(request: pytest.FixtureRequest, store_kind: str, settings, tmp_path: Path):
     """A fresh, empty chunk store (folder or bucket) for this test, and small chunks."""
     settings.CHUNK_SIZE = TEST_CHUNK_SIZE

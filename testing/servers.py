@@ -188,6 +188,7 @@ class GunicornServer(HttpServer):
             "DATA_DIR": str(folder),
             "STATIC_ROOT": str(folder / "static"),
             "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only",
+            "API_OPEN": "true",  # as in-process tests have it (testing/fixtures.py)
             **settings,
             "SERVICE_HOST": "127.0.0.1",
             "SERVICE_PORT": str(self.port),

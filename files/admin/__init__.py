@@ -1,4 +1,4 @@
-"""The Django admin of the files app: stored files (files.py) and resumable uploads in progress
-(uploads.py)."""
+"""The Django admin of the files app: stored files (files.py), resumable uploads in progress
+(uploads.py) and share links (links.py)."""
 
-from files.admin import files, uploads  # noqa: F401  (each module registers its model admin)
+from files.admin import files, links, uploads  # noqa: F401  (each module registers its admin)

@@ -18,7 +18,14 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from files.errors import BodyTooLarge, InvalidName, StorageRejected, StorageUnavailable
+from accounts.callers import SERVICE, caller_for_user
+from files.errors import (
+    BodyTooLarge,
+    InvalidName,
+    QuotaExceeded,
+    StorageRejected,
+    StorageUnavailable,
+)
 from files.http import parse_count
 from files.maintenance import verify_file
 from files.metadata import load_file_meta
@@ -41,13 +48,16 @@ class UploadForm(forms.Form):
 
 @admin.register(File)
 class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
-    list_display = ["name", "human_size", "chunk_count", "short_sha256", "created_at"]
+    list_display = ["name", "owner", "human_size", "chunk_count", "short_sha256", "created_at"]
+    list_filter = [("owner", admin.RelatedOnlyFieldListFilter)]
+    list_select_related = ["owner"]
     search_fields = ["name"]
     search_help_text = "Search by name, or paste a file id."
     date_hierarchy = "created_at"
     fields = (
         "id",
         "name",
+        "owner",
         "human_size",
         "chunk_count",
         "sha256",
@@ -125,11 +135,11 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
                 )
 
     def delete_model(self, request: HttpRequest, obj: File) -> None:
-        delete_file(str(obj.id))  # metadata, cache entry and chunk objects
+        delete_file(str(obj.id), SERVICE)  # metadata, cache entry and chunk objects
 
     def delete_queryset(self, request: HttpRequest, queryset) -> None:
         for file in queryset:
-            delete_file(str(file.id))
+            delete_file(str(file.id), SERVICE)
 
     # --- upload --------------------------------------------------------------------------------
 
@@ -160,8 +170,8 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
                 # Django has spooled a large upload to a temporary file: it is read from there
                 # chunk by chunk, through the same pipeline as PUT /write.
                 name = form.cleaned_data["name"] or uploaded.name
-                file = write_file(name, uploaded, uploaded.size)
-            except (InvalidName, BodyTooLarge) as exc:
+                file = write_file(name, uploaded, uploaded.size, caller_for_user(request.user))
+            except (InvalidName, BodyTooLarge, QuotaExceeded) as exc:
                 form.add_error(None, str(exc))
             except (StorageUnavailable, StorageRejected, DatabaseError) as exc:
                 form.add_error(None, f"nothing was stored: {exc}")

@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
+from accounts.callers import SERVICE
 from files.errors import ServiceError
 from files.models import Upload
 from files.operations.uploads import terminate_upload
@@ -15,13 +16,14 @@ from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
 
 @admin.register(Upload)
 class UploadAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
-    list_display = ["name", "progress", "size", "created_at", "updated_at", "expires_at"]
+    list_display = ["name", "owner", "progress", "size", "created_at", "updated_at", "expires_at"]
     list_filter = ["completed_at"]
     search_fields = ["name"]
     search_help_text = "Search by name, or paste an upload id."
     fields = (
         "id",
         "name",
+        "owner",
         "progress",
         "size",
         "metadata",
@@ -61,7 +63,7 @@ class UploadAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     def terminate(self, request: HttpRequest, queryset: QuerySet[Upload]) -> None:
         for upload in queryset:
             try:
-                terminate_upload(str(upload.id))
+                terminate_upload(str(upload.id), SERVICE)
             except ServiceError as exc:
                 self.message_user(request, f"{upload.name}: {exc.detail}", messages.ERROR)
             else:

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.callers import Caller
+from accounts.quotas import Space
 from files import spans
 from files.errors import (
     BodyTooLarge,
@@ -30,6 +32,7 @@ from files.errors import (
     IncompleteBody,
     InvalidUploadRequest,
     OffsetMismatch,
+    QuotaExceeded,
     UploadLocked,
 )
 from files.models import Upload, UploadChunk
@@ -76,6 +79,7 @@ class Checksum:
 
 def append_to_upload(
     raw_id: str,
+    caller: Caller,
     offset: int,
     body: Body,
     body_length: int | None,
@@ -87,7 +91,7 @@ def append_to_upload(
     `watch`, on the request's connection, lets chunks be recorded while the client is quiet."""
     with tracer.start_as_current_span(spans.APPEND_UPLOAD) as span:
         span.set_attributes({"file.id": raw_id, "upload.offset": offset})
-        upload = find_upload(raw_id)
+        upload = find_upload(raw_id, caller)
         span.set_attribute("file.name", upload.name)
         if upload.is_final:
             raise FinalUploadImmutable()
@@ -139,6 +143,7 @@ def declare_length(upload: Upload, declared: int | None, token: str) -> Upload:
         raise BodyTooLarge(
             f"the upload is {declared} bytes; the limit is {settings.MAX_UPLOAD_BYTES}"
         )
+    Space(upload.owner_id, upload.id).cover(declared)
     Upload.objects.filter(pk=upload.id, lock_token=token).update(length=declared)
     upload.length = declared
     return upload
@@ -167,6 +172,10 @@ class Appender:
         self.file_hash = ResumableSha256(bytes(upload.hash_state))
         self.body_hash = hashlib.new(checksum.algorithm) if checksum else None
         self.first_index = self.index = upload.chunk_count
+        self.start_offset = upload.offset
+        # With its length known, the upload's space was reserved when it was; without, the
+        # bytes are covered as they come.
+        self.space = Space(upload.owner_id, upload.id)
         self.buffer = b""
         self.recorded = upload.chunk_count  # whole chunks in the upload's row
         self.states: dict[int, bytes] = {}  # chunk index -> hash state once it was hashed
@@ -183,7 +192,7 @@ class Appender:
             self.uploader.finish()
             self.check_body()
             return self.record_end()
-        except (IncompleteBody, BodyTooLarge, ChecksumMismatch) as exc:
+        except (IncompleteBody, BodyTooLarge, ChecksumMismatch, QuotaExceeded) as exc:
             self.keep_or_discard(exc)
             raise
         except BaseException as exc:
@@ -233,6 +242,11 @@ class Appender:
                 )
             except IncompleteBody as exc:
                 self.take(exc.partial)  # what arrived before the body broke off is kept
+                raise
+            try:
+                self.space.cover(self.start_offset + received + len(data))
+            except QuotaExceeded:
+                self.uploader.forget(data)
                 raise
             received += len(data)
             self.take(data)
@@ -346,7 +360,8 @@ class Appender:
         self.save_row(offset, self.index, self.file_hash.state(), digest, [])
 
     def keep_or_discard(self, exc: BaseException) -> None:
-        """The body broke off, ran over, or did not match its checksum. Without a checksum,
+        """The body broke off, ran over the upload or the quota, or did not match its
+        checksum. Without a checksum,
         what arrived is kept — the partial rest too, once every chunk before it is stored; a
         checksummed body counts whole or not at all."""
         self.uploader.settle(exc)

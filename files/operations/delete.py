@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from accounts.callers import Caller
 from files import spans
 from files.errors import FileNotFound
 from files.metadata import mark_deleted_in_cache, parse_file_id
@@ -16,13 +17,14 @@ from files.spans import tracer
 from files.storage import delete_chunk_objects, get_store
 
 
-def delete_file(raw_id: str) -> File:
-    """Delete the file with this id (FileNotFound if there is none); the deleted File."""
+def delete_file(raw_id: str, caller: Caller) -> File:
+    """Delete the file with this id (FileNotFound if there is none the caller may see); the
+    deleted File. Its share links go with it."""
     file_id = parse_file_id(raw_id)
     with tracer.start_as_current_span(spans.DELETE_FILE) as span:
         with transaction.atomic():
             file = File.objects.select_for_update().filter(pk=file_id).first()
-            if file is None:
+            if file is None or not caller.may_access(file.owner_id):
                 raise FileNotFound(str(file_id))
             span.set_attributes(file.span_attributes)
             # Read before the rows go: a concatenated file's chunks live under its parts' ids.

@@ -22,11 +22,12 @@ from django.conf import settings
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
+from accounts.callers import Caller
 from files import spans
 from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt
 from files.io_pool import io_executor
-from files.metadata import FileMeta, get_file_meta
+from files.metadata import FileMeta, get_file_meta, get_visible_file_meta
 from files.spans import tracer
 from files.storage import ChunkStore, get_store
 
@@ -95,22 +96,34 @@ def fetch_piece(store: ChunkStore, piece: Piece) -> bytes:
 class FileRead:
     """One read of a file. Use as a context manager around the request's handling:
 
-        with FileRead(file_id) as read:       # looks the file up (FileNotFound, …)
+        with FileRead(file_id, caller) as read:   # looks the file up (FileNotFound, …)
             ... read.meta ...                 # decide what to send
             body = read.body(byte_range)      # fetches the first piece now
         return StreamingHttpResponse(body)
 
     The `read_file` span ends when the block is left, unless a body was made: then it ends when
     the server closes that body, after the last byte is sent (or the client went away).
+
+    A share link's read passes no caller (the link is the permission) and names its own root
+    span, with the same tree beneath it.
     """
 
-    def __init__(self, raw_id: str) -> None:
-        self.span = tracer.start_span(spans.READ_FILE)
+    def __init__(
+        self,
+        raw_id: str,
+        caller: Caller | None,
+        span_name: str = spans.READ_FILE,
+        attributes: dict[str, str] | None = None,
+    ) -> None:
+        self.span = tracer.start_span(span_name, attributes=attributes)
         self._context = trace.set_span_in_context(self.span)
         self._body: ReadBody | None = None
         try:
             with trace.use_span(self.span, end_on_exit=False):
-                self.meta = get_file_meta(raw_id)
+                if caller is None:
+                    self.meta = get_file_meta(raw_id)
+                else:
+                    self.meta = get_visible_file_meta(raw_id, caller)
         except BaseException as exc:
             self.finish(exc)
             raise

@@ -21,6 +21,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from accounts.callers import Caller
+from accounts.models import Reservation
+from accounts.quotas import Space, settle
 from files import spans
 from files.errors import (
     BodyTooLarge,
@@ -91,8 +94,10 @@ def upload_name(upload_id: uuid.UUID, metadata: dict[str, str]) -> str:
     return validate_name(name) if name is not None else f"{upload_id}.bin"
 
 
-def create_upload(length: int | None, metadata_header: str, concat: str) -> Upload:
-    """A new upload of `length` bytes (None: told later), or a final upload of `concat`'s parts."""
+def create_upload(length: int | None, metadata_header: str, concat: str, caller: Caller) -> Upload:
+    """A new upload of `length` bytes (None: told later) of the caller's, or a final upload of
+    `concat`'s parts (which must be the caller's). Its length is reserved in the caller's
+    quota at once (QuotaExceeded: no upload is made)."""
     if length is not None and length > settings.MAX_UPLOAD_BYTES:
         raise BodyTooLarge(
             f"the upload is {length} bytes; the limit is {settings.MAX_UPLOAD_BYTES}"
@@ -110,30 +115,37 @@ def create_upload(length: int | None, metadata_header: str, concat: str) -> Uplo
             concat=concat,
             updated_at=now,
             expires_at=expiry_from(now),
+            owner_id=caller.user_id,
         )
         span.set_attributes({"file.id": str(upload_id), "file.name": upload.name})
         if upload.is_final:
-            return create_final(upload)
-        upload.save(force_insert=True)
+            return create_final(upload, caller)
+        with transaction.atomic():
+            upload.save(force_insert=True)
+            Space(caller.user_id, upload_id).cover(length or 0)
         if length == 0:
             commit_upload(upload)
         return upload
 
 
-def find_upload(raw_id: str) -> Upload:
-    """The upload with this id: UploadNotFound if there is none, UploadGone once expired."""
+def find_upload(raw_id: str, caller: Caller) -> Upload:
+    """The upload with this id: UploadNotFound if there is none the caller may see,
+    UploadGone once expired."""
     try:
         upload = Upload.objects.get(pk=uuid.UUID(raw_id))
     except (ValueError, TypeError, Upload.DoesNotExist):
         raise UploadNotFound() from None
+    if not caller.may_access(upload.owner_id):
+        raise UploadNotFound()
     if upload.completed_at is None and upload.expires_at <= timezone.now():
         raise UploadGone()
     return upload
 
 
-def terminate_upload(raw_id: str) -> None:
-    """Delete an upload with everything it stored. A completed upload's file goes with it."""
-    upload = find_upload(raw_id)
+def terminate_upload(raw_id: str, caller: Caller) -> None:
+    """Delete an upload with everything it stored (and the quota space it held). A completed
+    upload's file goes with it."""
+    upload = find_upload(raw_id, caller)
     with tracer.start_as_current_span(spans.TERMINATE_UPLOAD, attributes={"file.id": raw_id}):
         if upload.is_partial and upload.final_id is not None:
             raise PartConflict("this part belongs to a final upload; terminate that one")
@@ -141,7 +153,7 @@ def terminate_upload(raw_id: str) -> None:
         if upload.completed_at is None and try_lock(upload.id) is None:
             raise UploadLocked("a request is writing to this upload; terminate it after that")
         if upload.completed_at is not None and File.objects.filter(pk=upload.id).exists():
-            delete_file(str(upload.id))
+            delete_file(str(upload.id), caller)
         keys = [chunk_key(upload.id, index) for index in range(upload.chunk_count + 1)]
         Upload.objects.filter(pk=upload.id).delete()
         delete_chunk_objects(get_store(), upload.id, keys)
@@ -184,14 +196,16 @@ def commit_upload(upload: Upload) -> File | None:
         size=upload.offset,
         sha256=ResumableSha256(bytes(upload.hash_state)).hexdigest(),
         chunk_count=len(rows),
+        owner_id=upload.owner_id,
     )
     chunks = [Chunk(file=file, index=r.index, size=r.size, sha256=r.sha256) for r in rows]
     return save_file(file, chunks, upload, parts=[])
 
 
-def create_final(upload: Upload) -> Upload:
+def create_final(upload: Upload, caller: Caller) -> Upload:
     """A final upload of the parts its Upload-Concat names, in order; committed at once if they
-    are all complete, else when the last of them is (concatenation-unfinished)."""
+    are all complete, else when the last of them is (concatenation-unfinished). Parts are the
+    caller's own: the file's bytes count against the quota that held them."""
     part_ids = parse_concat_parts(upload.concat)
     if len(set(part_ids)) != len(part_ids):
         raise InvalidUploadRequest("Upload-Concat names a part twice")
@@ -202,7 +216,7 @@ def create_final(upload: Upload) -> Upload:
         }
         for position, part_id in enumerate(part_ids):
             part = parts.get(part_id)
-            if part is None or not part.is_partial:
+            if part is None or not part.is_partial or part.owner_id != caller.user_id:
                 raise PartConflict(f"{part_id} is not a partial upload")
             if part.final_id is not None:
                 raise PartConflict(f"{part_id} already belongs to another final upload")
@@ -272,6 +286,7 @@ def commit_concatenation(final: Upload, parts: list[Upload]) -> File:
         size=sum(part.offset for part in parts),
         sha256=concatenation_sha256(parts, chunks),
         chunk_count=len(chunks),
+        owner_id=final.owner_id,
     )
     for chunk in chunks:
         chunk.file = file
@@ -284,8 +299,11 @@ def save_file(file: File, chunks: list[Chunk], upload: Upload, parts: list[Uploa
     now). If a request that lost its lease committed it first, that file is the answer."""
     if sum(chunk.size for chunk in chunks) != file.size:
         raise ServiceError(f"upload {upload.id}: its chunks do not add up to {file.size} bytes")
+    uploads = [upload.id, *(part.id for part in parts)]
     try:
         with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
+            # The file's size counts against the quota now, instead of the space held for it.
+            settle(upload.owner_id, Reservation.objects.filter(upload_id__in=uploads))
             file.save(force_insert=True)
             Chunk.objects.bulk_create(chunks, batch_size=1000)
             completed = Upload.objects.filter(pk=upload.id, completed_at=None).update(
@@ -294,7 +312,7 @@ def save_file(file: File, chunks: list[Chunk], upload: Upload, parts: list[Uploa
             if not completed:  # terminated meanwhile: roll the file back
                 raise UploadNotFound()
             UploadChunk.objects.filter(upload=upload).delete()
-            Upload.objects.filter(pk__in=[part.id for part in parts]).delete()
+            Upload.objects.filter(pk__in=uploads[1:]).delete()
     except IntegrityError:
         return File.objects.get(pk=file.id)
     with tracer.start_as_current_span(spans.INVALIDATE_CACHE):

@@ -19,6 +19,8 @@ from django.conf import settings
 from django.db import transaction
 from opentelemetry import trace
 
+from accounts.callers import Caller
+from accounts.quotas import Space
 from files import spans
 from files.buffers import chunk_budget
 from files.errors import BodyTooLarge, IncompleteBody
@@ -37,11 +39,12 @@ class Body(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-def write_file(name: str, body: Body, length: int | None) -> File:
-    """Store a body of `length` bytes (None: read to its end) as a new file.
+def write_file(name: str, body: Body, length: int | None, caller: Caller) -> File:
+    """Store a body of `length` bytes (None: read to its end) as a new file of the caller's.
 
     Either the file and all its chunks are committed, or nothing is: on any failure the chunk
-    objects already stored are deleted and the error re-raised.
+    objects already stored are deleted and the error re-raised. The caller's quota is reserved
+    before bytes are stored (the whole length if known, else chunk by chunk as they arrive).
     """
     validate_name(name)
     limit = settings.MAX_UPLOAD_BYTES
@@ -50,14 +53,18 @@ def write_file(name: str, body: Body, length: int | None) -> File:
     file_id = uuid.uuid4()
     with tracer.start_as_current_span(spans.WRITE_FILE) as span:
         span.set_attributes({"file.id": str(file_id), "file.name": name})
+        space = Space(caller.user_id)
+        space.cover(length or 0)
         uploader = ChunkUploader(get_store(), file_id, settings.UPLOAD_CONCURRENCY)
         try:
-            size, digest = stream_chunks(body, length, uploader)
+            size, digest = stream_chunks(body, length, uploader, space)
             stored = uploader.finish()
             chunks = [stored[index] for index in range(len(stored))]
-            file = save_metadata(file_id, name, size, digest, chunks)
+            file = File(id=file_id, name=name, size=size, sha256=digest, owner_id=caller.user_id)
+            save_metadata(file, chunks, space)
         except BaseException as exc:
             uploader.discard(exc)
+            space.release()
             raise
         span.set_attributes(file.span_attributes)
         with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
@@ -224,9 +231,11 @@ def read_body_piece(body: Body, size: int, pace: Callable[[int], int] | None = N
     return b"".join(parts)
 
 
-def stream_chunks(body: Body, length: int | None, uploader: ChunkUploader) -> tuple[int, str]:
-    """Cut the body into chunks as it arrives and hand each to the uploader; the body's size
-    and SHA-256."""
+def stream_chunks(
+    body: Body, length: int | None, uploader: ChunkUploader, space: Space
+) -> tuple[int, str]:
+    """Cut the body into chunks as it arrives and hand each to the uploader, each covered by
+    the quota `space` before it is stored; the body's size and SHA-256."""
     chunk_size, limit = settings.CHUNK_SIZE, settings.MAX_UPLOAD_BYTES
     file_hash = hashlib.sha256()
     size = 0
@@ -237,9 +246,13 @@ def stream_chunks(body: Body, length: int | None, uploader: ChunkUploader) -> tu
             if not data:
                 break
             size += len(data)
-            if size > limit:
+            try:
+                if size > limit:
+                    raise BodyTooLarge(f"the body is over the limit of {limit} bytes")
+                space.cover(size)
+            except BaseException:
                 uploader.forget(data)
-                raise BodyTooLarge(f"the body is over the limit of {limit} bytes")
+                raise
             file_hash.update(data)
             uploader.submit(index, data)
         span.set_attribute("file.size", size)
@@ -248,14 +261,13 @@ def stream_chunks(body: Body, length: int | None, uploader: ChunkUploader) -> tu
     return size, file_hash.hexdigest()
 
 
-def save_metadata(
-    file_id: uuid.UUID, name: str, size: int, digest: str, chunks: list[tuple[int, str]]
-) -> File:
-    """Commit the File row and its Chunk rows in one transaction."""
+def save_metadata(file: File, chunks: list[tuple[int, str]], space: Space) -> None:
+    """Commit the File row and its Chunk rows in one transaction, which also turns the quota
+    space the upload held into the file's size."""
+    file.chunk_count = len(chunks)
     with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
-        file = File.objects.create(
-            id=file_id, name=name, size=size, sha256=digest, chunk_count=len(chunks)
-        )
+        space.settle()
+        file.save(force_insert=True)
         Chunk.objects.bulk_create(
             [
                 Chunk(file=file, index=index, size=chunk_size, sha256=chunk_digest)
@@ -263,4 +275,3 @@ def save_metadata(
             ],
             batch_size=1000,
         )
-    return file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,12 +16,14 @@ from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.uploads import (
     download,
     payload,
+    send,
     sha256,
     tus_create,
     tus_head,
     tus_patch,
     upload,
 )
+from testing.users import WithToken, make_user
 from traces.recorder import record_spans
 
 pytestmark = pytest.mark.django_db
@@ -80,7 +83,9 @@ def test_detail_links_to_the_files_recent_traces(admin_client, client, spans):
     assert "write_file" in page
 
 
-def test_upload_form_stores_the_file_through_the_pipeline(admin_client, client, settings, store):
+def test_upload_form_stores_the_file_through_the_pipeline(
+    admin_client, admin_user, settings, store
+):
     settings.FILE_UPLOAD_MAX_MEMORY_SIZE = C  # Django spools it to a temporary file
     data = payload(5 * C + 9)
 
@@ -93,7 +98,8 @@ def test_upload_form_stores_the_file_through_the_pipeline(admin_client, client, 
     assert response.status_code == 302
     assert response["Location"] == reverse("admin:files_file_change", args=[file.id])
     assert (file.size, file.chunk_count, file.sha256) == (len(data), 6, sha256(data))
-    assert download(client, str(file.id)) == data
+    assert file.owner == admin_user  # the uploader's, like a file sent with their token
+    assert download(admin_client, str(file.id)) == data
     assert len(stored_keys(store)) == 6
 
 
@@ -245,3 +251,36 @@ def test_terminate_action_deletes_the_upload_and_what_it_stored(admin_client, cl
     assert not Upload.objects.exists()
     assert stored_keys(store) == []
     assert tus_head(client, path).status == 404
+
+
+# --- owners and share links ----------------------------------------------------------------------
+
+
+def test_files_show_and_filter_by_owner(admin_client, client):
+    ann, token = make_user("ann")
+    upload(WithToken(client, token), payload(10), "anns.bin")
+    upload(client, payload(10), "no-ones.bin")  # the open API: no owner
+
+    everyone = admin_client.get("/admin/files/file/").content.decode()
+    anns = admin_client.get("/admin/files/file/", {"owner__id__exact": ann.pk}).content.decode()
+
+    assert "anns.bin" in everyone and "no-ones.bin" in everyone
+    assert "anns.bin" in anns and "no-ones.bin" not in anns
+
+
+def test_share_links_are_listed_with_their_state_and_revoked_from_the_admin(admin_client, client):
+    _, token = make_user("ann")
+    as_ann = WithToken(client, token)
+    file_id = upload(as_ann, payload(10), "shared.bin")["file_id"]
+    made = json.loads(send(as_ann, "POST", f"/files/{file_id}/links").body)
+    path = "/s/" + made["url"].rsplit("/", 1)[1]
+
+    listing = admin_client.get("/admin/files/sharelink/").content.decode()
+    admin_client.post(
+        "/admin/files/sharelink/", {"action": "revoke", "_selected_action": [made["link_id"]]}
+    )
+
+    assert "shared.bin" in listing and ">live<" in listing
+    assert made["url"].rsplit("/", 1)[1] not in listing  # the token itself is never shown
+    assert send(client, "GET", path).status == 404
+    assert ">revoked<" in admin_client.get("/admin/files/sharelink/").content.decode()

@@ -1,10 +1,10 @@
-"""API_TOKEN: a bearer token on every API endpoint but /health*."""
+"""API_TOKEN (a staff token from before users existed), admin sessions and browsers' origins.
+Users' tokens and who sees what: test_access.py."""
 
 from __future__ import annotations
 
 import pytest
 
-from files.checks import check_api_token
 from testing.uploads import payload
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
 
 @pytest.fixture
 def token(settings):
-    settings.API_TOKEN = TOKEN
+    settings.API_TOKEN, settings.API_OPEN = TOKEN, False
     return TOKEN
 
 
@@ -119,21 +119,11 @@ def test_reads_from_other_origins_are_not_refused(client):
     assert client.get("/files", HTTP_ORIGIN="http://evil.example").status_code == 200
 
 
-def test_no_token_set_means_an_open_api(client, settings):
-    settings.API_TOKEN = ""
+def test_an_open_api_answers_without_a_token_but_not_with_a_wrong_one(client, settings):
+    settings.API_TOKEN, settings.API_OPEN = TOKEN, True
 
     assert client.get("/files").status_code == 200
-
-
-def test_open_api_without_debug_is_warned_about(settings):
-    settings.API_TOKEN, settings.DEBUG = "", False
-    assert [warning.id for warning in check_api_token(None)] == ["files.W001"]
-
-    settings.API_TOKEN = TOKEN
-    assert check_api_token(None) == []
-
-    settings.API_TOKEN, settings.DEBUG = "", True
-    assert check_api_token(None) == []
+    assert client.get("/files", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
 
 
 def test_a_resumable_upload_with_the_token(client, token):

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from accounts.quotas import Space
 from files.buffers import BufferBudget, chunk_budget
 from files.errors import ServerBusy
 from files.operations.write import ChunkUploader, stream_chunks
@@ -102,7 +103,7 @@ def test_many_uploads_at_once_stay_within_the_budget(settings, store):
 
     def store_chunks(data: bytes) -> list[tuple[int, str]]:
         uploader = ChunkUploader(store, uuid.uuid4(), limit=4)
-        stream_chunks(io.BytesIO(data), len(data), uploader)
+        stream_chunks(io.BytesIO(data), len(data), uploader, Space(None))
         return list(uploader.finish().values())
 
     with ThreadPoolExecutor(12) as pool:

@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 from django.test import RequestFactory
 
-from files.checks import check_bucket_name, check_database_driver, check_trusted_proxies
+from files.checks import (
+    check_bucket_name,
+    check_database_driver,
+    check_open_api,
+    check_trusted_proxies,
+)
 from labdropbox.proxies import client_address
 
 
@@ -66,3 +71,21 @@ def test_client_address_believes_only_trusted_proxies(settings, trusted, remote,
     request = RequestFactory().get("/", REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=forwarded)
 
     assert client_address(request) == client
+
+
+@pytest.mark.parametrize(
+    ("embedded", "hosts", "warned"),
+    [
+        (True, ["localhost", "127.0.0.1", "[::1]"], False),
+        (True, ["files.example.org"], True),
+        (False, ["localhost"], True),
+    ],
+)
+def test_an_open_api_on_an_exposed_service_is_files_w001(settings, embedded, hosts, warned):
+    settings.API_OPEN, settings.EMBEDDED, settings.ALLOWED_HOSTS = True, embedded, hosts
+    assert [message.id for message in check_open_api(None)] == (["files.W001"] if warned else [])
+
+
+def test_a_closed_api_is_never_warned_about(settings):
+    settings.API_OPEN, settings.EMBEDDED, settings.ALLOWED_HOSTS = False, False, ["example.org"]
+    assert check_open_api(None) == []

@@ -6,9 +6,11 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from accounts.models import Reservation
 from files.maintenance import scan_orphans
 from files.models import File, Upload
 from files.storage import chunk_key
@@ -156,3 +158,16 @@ def test_parts_a_live_final_upload_awaits_are_kept_past_their_own_expiry(client,
     call_command("cleanup", "--grace-minutes", "0")
     assert not Upload.objects.exists()
     assert download(client, final) == b"abcdef"  # the file lives on the parts' objects
+
+
+def test_lapsed_quota_reservations_are_removed_and_live_ones_kept(capsys):
+    user = get_user_model().objects.create_user("ann")
+    now = timezone.now()
+    lapsed = Reservation.objects.create(user=user, bytes=5, expires_at=now - timedelta(seconds=1))
+    live = Reservation.objects.create(user=user, bytes=7, expires_at=now + timedelta(minutes=9))
+
+    call_command("cleanup", "--grace-minutes", "0")
+
+    assert list(Reservation.objects.values_list("pk", flat=True)) == [live.pk]
+    assert lapsed.pk != live.pk
+    assert "removed 1 lapsed quota reservations" in capsys.readouterr().out

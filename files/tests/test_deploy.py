@@ -38,7 +38,7 @@ STACK_VARIABLES = {
     "MINIO_SECURE", "TIDB_HOST", "TIDB_PORT", "TIDB_USER", "TIDB_PASSWORD", "TIDB_DATABASE",
     "DB_ENGINE", "REDIS_HOST", "REDIS_PORT", "REDIS_DB", "CACHE_TTL_SECONDS", "JAEGER_ENDPOINT",
     "OTEL_SERVICE_NAME", "JAEGER_UI_URL", "TRACE_RECORDER_KEEP", "API_TOKEN", "SECRET_KEY",
-    "DEBUG", "ALLOWED_HOSTS",
+    "DEBUG", "ALLOWED_HOSTS", "API_OPEN",
 }  # fmt: skip
 
 
@@ -136,6 +136,13 @@ def test_compose_sets_every_documented_setting_and_only_settings_the_service_rea
     assert app["MINIO_ENDPOINT"] == "minio:9000"
     assert (app["TIDB_HOST"], app["TIDB_PORT"], app["DB_ENGINE"]) == ("tidb", "4000", "tidb")
     assert (app["REDIS_HOST"], app["JAEGER_ENDPOINT"]) == ("redis", "http://jaeger:4318")
+
+
+def test_compose_and_kubernetes_ship_a_closed_api(compose):
+    config = by_kind("ConfigMap", "labdropbox-config")["data"]
+
+    assert compose["services"]["app"]["environment"]["API_OPEN"] == "false"
+    assert config["API_OPEN"] == "false"
 
 
 # --- Kubernetes --------------------------------------------------------------------------------

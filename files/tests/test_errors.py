@@ -62,7 +62,7 @@ CASES = {
     "no token": (
         401,
         "unauthorized",
-        lambda c, s, st: setattr(s, "API_TOKEN", "t") or c.get("/files"),
+        lambda c, s, st: setattr(s, "API_OPEN", False) or c.get("/files"),
     ),
     "unknown file": (404, "not_found", lambda c, s, st: c.get(f"/read/{UNKNOWN}")),
     "malformed id": (404, "not_found", lambda c, s, st: c.get("/files/not-an-id")),

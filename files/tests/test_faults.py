@@ -340,16 +340,24 @@ def test_delete_while_cached_is_404_at_once_on_every_worker(service):
 # --- load --------------------------------------------------------------------------------------
 
 
-def test_bounded_load_loses_nothing(service):
+def test_bounded_load_of_several_users_loses_nothing_and_mixes_no_one_up(service):
     from bench.load import orphans, run_load
 
-    stats = run_load(f"http://127.0.0.1:{service.port}", clients=8, operations=240, chunk_size=C)
+    tokens = [
+        service.manage("create_token", f"load-{n}", "--create-user").stdout.strip()
+        for n in range(3)
+    ]
+    stats = run_load(
+        f"http://127.0.0.1:{service.port}", clients=8, operations=240, chunk_size=C, tokens=tokens
+    )
 
     summary = stats.summary()
     assert summary["operations"] >= 240
     assert stats.server_errors == []
     assert stats.mismatches == []
-    assert set(summary["by_kind"]) == {"upload", "read", "ranged read", "delete"}
+    kinds = {"upload", "read", "ranged read", "delete", "snoop", "list"}
+    assert set(summary["by_kind"]) == kinds
+    assert summary["statuses"].get("404", 0) >= summary["by_kind"]["snoop"]
     assert orphans(service) == 0
     service.manage("cleanup", "--grace-minutes", "0")
     assert orphans(service) == 0

@@ -64,8 +64,9 @@ def test_readme_api_reference_covers_every_operation():
 
 
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(service, tmp_path: Path):
-    """Property-based requests (bounded) against the gunicorn-run service; which checks, and
-    why not the others: testing/schemathesis.toml."""
+    """Property-based requests (bounded) against the gunicorn-run service, as a user with a
+    token; which checks, and why not the others: testing/schemathesis.toml."""
+    token = service.manage("create_token", "schemathesis", "--create-user").stdout.strip()
     run = subprocess.run(
         [
             sys.executable, "-m", "schemathesis.cli",
@@ -75,6 +76,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(service, tmp
             "--max-examples", "25",
             "--workers", "1",
             "--seed", "20261126",
+            "--header", f"Authorization: Bearer {token}",
         ],
         cwd=tmp_path,  # its example database stays out of the checkout
         env={

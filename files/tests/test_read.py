@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.callers import SERVICE
 from files.buffers import chunk_budget
 from files.errors import ChunkCorrupt
 from files.operations.read import FileRead
@@ -144,7 +145,7 @@ def test_read_never_holds_more_than_read_concurrency_chunks(client, settings, mo
     # Measured from outside: chunks asked of the store, minus those the client has taken.
     count = HeldChunks(monkeypatch)
 
-    with FileRead(file_id) as read:
+    with FileRead(file_id, SERVICE) as read:
         body = read.body()
     received = []
     for piece in body:

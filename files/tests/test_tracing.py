@@ -11,7 +11,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from files.storage import chunk_key
 from testing.fixtures import TEST_CHUNK_SIZE
-from testing.uploads import payload, upload
+from testing.uploads import payload, send, upload
+from testing.users import WithToken, make_user
 from testing.wsgi_client import TRACERESPONSE, Trace, call_wsgi, wsgi_app
 
 pytestmark = pytest.mark.django_db
@@ -352,3 +353,27 @@ def test_a_trusted_client_context_makes_us_part_of_its_trace(spans, settings):
     root = server_span_of(spans, response)
     assert format(root.context.trace_id, "032x") == CLIENT_TRACE
     assert format(root.parent.span_id, "016x") == CLIENT_SPAN
+
+
+@pytest.mark.django_db
+def test_operation_spans_carry_the_acting_user(client, spans, settings):
+    settings.API_OPEN = False
+    _, token = make_user("tracy")
+    as_tracy = WithToken(client, token)
+
+    file_id = upload(as_tracy, payload(3 * TEST_CHUNK_SIZE))["file_id"]
+    send(as_tracy, "GET", f"/read/{file_id}")
+    send(as_tracy, "DELETE", f"/files/{file_id}")
+
+    trace = Trace(spans.get_finished_spans())
+    for name in ("write_file", "read_file", "delete_file"):
+        assert trace.one(name).attributes["enduser.id"] == "tracy", name
+
+
+@pytest.mark.django_db
+def test_the_open_apis_spans_say_anonymous(client, spans):
+    upload(client, payload(10))
+
+    assert Trace(spans.get_finished_spans()).one("write_file").attributes["enduser.id"] == (
+        "anonymous"
+    )

@@ -5,6 +5,7 @@ import threading
 
 import pytest
 
+from accounts.callers import ANONYMOUS
 from files.buffers import chunk_budget
 from files.errors import IncompleteBody
 from files.models import Chunk, File
@@ -194,7 +195,7 @@ def test_body_shorter_than_its_content_length_is_400_and_stores_nothing(store):
     body = io.BytesIO(payload(2 * C))  # announced as 5 chunks, ends after 2
 
     with pytest.raises(IncompleteBody):
-        write_file("short.bin", body, length=5 * C)
+        write_file("short.bin", body, 5 * C, ANONYMOUS)
 
     assert stored_keys(store) == []
     assert not File.objects.exists()
@@ -218,7 +219,7 @@ def test_upload_never_holds_more_than_upload_concurrency_chunks(settings, store,
     # Measured from outside: bytes read from the body, minus bytes the store has taken.
     held = HeldBytes(monkeypatch, io.BytesIO(data))
 
-    file = write_file("many.bin", held.body, length=len(data))
+    file = write_file("many.bin", held.body, len(data), ANONYMOUS)
 
     assert file.chunk_count == 200
     assert C <= held.peak <= 3 * C

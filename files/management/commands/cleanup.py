@@ -10,6 +10,7 @@ from files.maintenance import (
     expired_uploads,
     human_size,
     remove_expired_upload,
+    remove_lapsed_reservations,
     scan_orphans,
 )
 from files.storage import ChunkStore, get_store
@@ -19,8 +20,8 @@ class Command(BaseCommand):
     help = (
         "Delete chunk objects that belong to no committed file and have been idle longer than "
         "the grace period: what crashes, killed workers and deletes that could not reach "
-        "storage leave behind, and resumable uploads past their expiry. Uploads still in flight "
-        "are never touched."
+        "storage leave behind, resumable uploads past their expiry, and lapsed quota "
+        "reservations. Uploads still in flight are never touched."
     )
 
     def add_arguments(self, parser) -> None:
@@ -76,4 +77,7 @@ class Command(BaseCommand):
             )
         if dry_run:
             return []
+        lapsed = remove_lapsed_reservations()
+        if lapsed:
+            self.stdout.write(f"removed {lapsed} lapsed quota reservations")
         return [key for upload in expired for key in remove_expired_upload(store, upload)]

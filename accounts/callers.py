@@ -1,0 +1,35 @@
+"""Who a request acts for, as the operations see it: a Caller, resolved once per request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Caller:
+    """A user (`user_id`), or no one: the open API's anonymous caller, or API_TOKEN's holder
+    (staff without a user). Staff see every file; anyone else sees their own: files without an
+    owner (stored before users existed, or through the open API) are the anonymous caller's."""
+
+    user_id: int | None
+    username: str
+    is_staff: bool
+
+    def may_access(self, owner_id: int | None) -> bool:
+        return self.is_staff or owner_id == self.user_id
+
+    @property
+    def enduser(self) -> str:
+        """The `enduser.id` of its spans."""
+        return self.username or ("api-token" if self.is_staff else "anonymous")
+
+
+ANONYMOUS = Caller(None, "", False)
+# API_TOKEN's holder, and work the service does for itself (the admin's deletes, commands).
+SERVICE = Caller(None, "", True)
+
+
+def caller_for_user(user: Any) -> Caller:
+    """A logged-in Django user (the admin's) as a caller."""
+    return Caller(user.pk, user.get_username(), user.is_staff)

@@ -1,0 +1,134 @@
+"""Share links: /s/{token} reads one file without a token, until it expires, is revoked, has
+served its downloads, or the file is deleted.
+
+A link is looked up in the database on every request, never in a cache: a revoked link stops
+working on every worker of every instance with the next request. Only the SHA-256 of its token
+is stored (192 random bits: a fast hash is enough), so a database leak leaks no working link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import timedelta
+
+from django.db import DatabaseError, IntegrityError
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from accounts.callers import Caller
+from files.errors import FileNotFound, LinkNotFound
+from files.metadata import get_visible_file_meta
+from files.models import ShareLink
+
+log = logging.getLogger(__name__)
+
+TOKEN_BYTES = 24
+
+
+def link_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_link(
+    raw_file_id: str, caller: Caller, expires_in_seconds: int | None, max_downloads: int | None
+) -> tuple[ShareLink, str]:
+    """A new link to the caller's file, and its token (shown this once: only a hash is kept)."""
+    meta = get_visible_file_meta(raw_file_id, caller)
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    expires_at = None
+    if expires_in_seconds is not None:
+        expires_at = timezone.now() + timedelta(seconds=expires_in_seconds)
+    try:
+        link = ShareLink.objects.create(
+            file_id=meta.id,
+            prefix=token[:8],
+            digest=link_digest(token),
+            created_by_id=caller.user_id,
+            expires_at=expires_at,
+            max_downloads=max_downloads,
+        )
+    except IntegrityError:  # the file was deleted a moment ago
+        raise FileNotFound(raw_file_id) from None
+    return link, token
+
+
+def file_links(raw_file_id: str, caller: Caller) -> list[ShareLink]:
+    meta = get_visible_file_meta(raw_file_id, caller)
+    return list(ShareLink.objects.filter(file_id=meta.id).select_related("file"))
+
+
+def revoke_link(raw_file_id: str, raw_link_id: str, caller: Caller) -> None:
+    """Revoke one of the file's links (revoking a revoked link changes nothing)."""
+    meta = get_visible_file_meta(raw_file_id, caller)
+    try:
+        link_id = uuid.UUID(raw_link_id)
+    except ValueError:
+        raise LinkNotFound() from None
+    links = ShareLink.objects.filter(pk=link_id, file_id=meta.id)
+    if not links.exists():
+        raise LinkNotFound()
+    links.filter(revoked_at=None).update(revoked_at=timezone.now())
+
+
+def live_links() -> QuerySet[ShareLink]:
+    now = timezone.now()
+    return ShareLink.objects.filter(revoked_at=None).filter(
+        Q(expires_at=None) | Q(expires_at__gt=now)
+    )
+
+
+def find_live_link(token: str) -> ShareLink:
+    """The link this token opens: LinkNotFound if none, or it is revoked, expired or spent."""
+    if not 0 < len(token) <= 100:
+        raise LinkNotFound()
+    link = live_links().select_related("file").filter(digest=link_digest(token)).first()
+    if link is None or (link.max_downloads is not None and link.bytes_served >= link.byte_ceiling):
+        raise LinkNotFound()
+    return link
+
+
+def start_download(link: ShareLink, start: int) -> None:
+    """Admit a response body that starts at byte `start`, or LinkNotFound. From the first byte
+    it is a new download, counted now against max_downloads in one conditional UPDATE (so
+    downloads that start together cannot overshoot). From further on it goes on with one — a
+    resume (curl -C -, wget -c) or a segment (aria2c -x8) — and counts only in bytes."""
+    links = live_links().filter(pk=link.pk)
+    if link.max_downloads is not None:
+        links = links.filter(bytes_served__lt=link.byte_ceiling)
+        if start == 0:
+            links = links.filter(downloads__lt=link.max_downloads)
+    if not links.update(downloads=F("downloads") + int(start == 0)):
+        raise LinkNotFound()
+
+
+class LinkDownload:
+    """A download's body through a link: when the server closes it (sent, failed or abandoned),
+    the bytes it sent are added to the link's count. Once started it finishes even if its link
+    is revoked meanwhile."""
+
+    def __init__(self, link: ShareLink, body: Iterable[bytes]) -> None:
+        self.link, self.body, self.sent = link, body, 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for piece in self.body:
+            self.sent += len(piece)
+            yield piece
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.count()
+
+    def count(self) -> None:
+        try:
+            sent = F("bytes_served") + self.sent
+            ShareLink.objects.filter(pk=self.link.pk).update(bytes_served=sent)
+        except DatabaseError as exc:  # the bytes are sent; the count is what is lost
+            log.warning("share link %s: %d bytes not counted: %s", self.link.pk, self.sent, exc)

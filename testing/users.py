@@ -1,0 +1,34 @@
+"""Users with API tokens for tests and benchmarks, and a request target that carries a token."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from accounts.models import Quota
+from accounts.tokens import issue_token
+from testing.uploads import Reply, send
+
+
+def make_user(
+    username: str, staff: bool = False, quota_bytes: int | None = None
+) -> tuple[Any, str]:
+    """A new user (staff or not, with a quota or the default) and a token of theirs."""
+    user = get_user_model().objects.create_user(username, is_staff=staff)
+    if quota_bytes is not None:
+        Quota.objects.create(user=user, limit_bytes=quota_bytes)
+    return user, issue_token(user.pk, name="tests")
+
+
+class WithToken:
+    """`target` (anything testing.uploads.send takes), with the token on every request."""
+
+    def __init__(self, target: Any, token: str) -> None:
+        self.target, self.token = target, token
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        auth = {"Authorization": f"Bearer {self.token}"}
+        return send(self.target, method, path, body or b"", {**(headers or {}), **auth})
