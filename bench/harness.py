@@ -193,9 +193,12 @@ def curl_bytes_per_second(url: str) -> float:
     return float(done.stdout)
 
 
-def wrk_requests_per_second(url: str, seconds: int, connections: int = 8) -> float:
+def wrk_requests_per_second(
+    url: str, seconds: int, connections: int = 8, headers: dict[str, str] | None = None
+) -> float:
+    header_options = [f"-H{name}: {value}" for name, value in (headers or {}).items()]
     done = subprocess.run(
-        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", url],
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", *header_options, url],
         capture_output=True,
         text=True,
         check=True,

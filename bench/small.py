@@ -1,5 +1,6 @@
 """Small files: 1 KiB cache-hit reads a second with 8 clients ÷ a trivial Django view on the same
-gunicorn config, and on the S3 + MariaDB + Redis stack the cache hit and miss latencies."""
+gunicorn config; the same reads with a user's token ÷ without one; and on the S3 + MariaDB +
+Redis stack the cache hit and miss latencies."""
 
 from __future__ import annotations
 
@@ -17,16 +18,20 @@ from bench.harness import (
     wrk_requests_per_second,
 )
 from testing.mysql import recreate_mysql_database
+from testing.servers import GunicornServer
+from testing.uploads import send, upload
+from testing.users import WithToken
 
 FIGURES = [
     "small_read_vs_floor",
+    "small_read_token_vs_open",
     "small_read_vs_floor_s3_redis",
     "cache_hit_p50_ms",
     "cache_hit_p99_ms",
     "cache_miss_p50_ms",
     "cache_miss_p99_ms",
 ]
-STACK_FIGURES = FIGURES[1:]
+STACK_FIGURES = FIGURES[2:]
 
 
 def measure_small_files(harness: Harness) -> None:
@@ -35,21 +40,38 @@ def measure_small_files(harness: Harness) -> None:
     floor_settings = {"DATA": "small", "DJANGO_SETTINGS_MODULE": "bench.floor_settings"}
     with harness.service("small") as server, harness.service("floor", **floor_settings) as floor:
         file_id = store_file(server, "small", kib, len(kib))
-        url = f"{server.url}/read/{file_id}"
+        owned_id, auth = file_of_a_user(server, kib)
         read_seconds(server, file_id)
-        service, trivial = medians_interleaved(
+        service, trivial, with_token = medians_interleaved(
             harness.plan.repeats,
-            lambda: wrk_requests_per_second(url, seconds),
+            lambda: wrk_requests_per_second(f"{server.url}/read/{file_id}", seconds),
             lambda: wrk_requests_per_second(f"{floor.url}/floor", seconds),
+            lambda: wrk_requests_per_second(f"{server.url}/read/{owned_id}", seconds, headers=auth),
         )
-    harness.results.figures["small_read_vs_floor"] = service / trivial
-    harness.results.raw["small_reads_per_second"] = {"filesystem": service, "trivial_view": trivial}
+    figures = harness.results.figures
+    figures["small_read_vs_floor"] = service / trivial
+    figures["small_read_token_vs_open"] = with_token / service
+    harness.results.raw["small_reads_per_second"] = {
+        "filesystem": service,
+        "filesystem_with_token": with_token,
+        "trivial_view": trivial,
+    }
     missing = stack_configured()
     if missing:
         note = f"{' and '.join(missing)} not set (make bench sets them)"
         harness.results.notes.update(dict.fromkeys(STACK_FIGURES, note))
         return
     small_files_on_the_stack(harness, kib, trivial)
+
+
+def file_of_a_user(server: GunicornServer, kib: bytes) -> tuple[str, dict[str, str]]:
+    """A user's own 1 KiB file, and the header with their token that reads it (read once: the
+    token is cached from then on)."""
+    token = server.manage("create_token", "bench", "--create-user").stdout.strip()
+    owner = WithToken(server, token)
+    file_id = upload(owner, kib, "owned")["file_id"]
+    assert send(owner, "GET", f"/read/{file_id}").status == 200
+    return file_id, {"Authorization": f"Bearer {token}"}
 
 
 def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> None:
