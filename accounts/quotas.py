@@ -92,8 +92,11 @@ class Space:
         return self.reservation.bytes if self.reservation is not None else 0
 
     def cover(self, total: int) -> None:
-        """Hold at least `total` bytes, or raise QuotaExceeded (holding what was held)."""
-        if self.limit is None or self.user_id is None or total <= self.held:
+        """Hold at least `total` bytes, or raise QuotaExceeded (holding what was held). A
+        /write's reservation is also renewed while its bytes keep coming."""
+        if self.limit is None or self.user_id is None:
+            return
+        if total <= self.held and self.renewed():
             return
         Quota.objects.get_or_create(user_id=self.user_id)
         with transaction.atomic():
@@ -103,6 +106,23 @@ class Space:
             if usage.used + total > self.limit:
                 raise QuotaExceeded(usage.used, total, self.limit)
             self.hold(self.user_id, total)
+
+    def renewed(self) -> bool:
+        """The reservation still counts, and will for a while: a /write's is pushed back once
+        half its lifetime is gone (False if it lapsed: it must be checked again, under the
+        lock)."""
+        reservation = self.reservation
+        if reservation is None or reservation.expires_at is None:
+            return True
+        now = timezone.now()
+        if reservation.expires_at - now > WRITE_RESERVATION_LIFETIME / 2:
+            return True
+        renewed_until = now + WRITE_RESERVATION_LIFETIME
+        still = Reservation.objects.filter(pk=reservation.pk, expires_at__gt=now)
+        if not still.update(expires_at=renewed_until):
+            return False
+        reservation.expires_at = renewed_until
+        return True
 
     def hold(self, user_id: int, total: int) -> None:
         expires_at = None if self.upload_id else timezone.now() + WRITE_RESERVATION_LIFETIME

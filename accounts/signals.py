@@ -12,7 +12,8 @@ from accounts.tokens import forget_tokens
 
 @receiver([post_save, post_delete], sender=ApiToken)
 def token_changed(sender: type, instance: ApiToken, **kwargs: object) -> None:
-    forget_tokens([instance])
+    if not kwargs.get("created"):  # a new token has no cached entry to replace
+        forget_tokens([instance])
 
 
 @receiver([post_save, post_delete], sender=settings.AUTH_USER_MODEL)

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.callers import SERVICE, Caller
@@ -22,6 +23,9 @@ from files.errors import Unauthorized
 
 TOKEN_PREFIX = "ldb_"  # noqa: S105  (what our tokens start with, not a secret)
 CACHE_VERSION = 1
+# What a changed token's entry holds for a while: read from the database, never cached, so a
+# request that read the token just before the change cannot put the old entry back.
+CHANGED = {"changed": True}
 # last_used_at is written at most this often per token: a request costs no write.
 LAST_USED_EVERY_SECONDS = 60
 
@@ -66,9 +70,11 @@ def caller_for_token(token: str) -> Caller:
         return SERVICE
     digest = digest_of(token)
     entry = cache.get(cache_key(digest), version=CACHE_VERSION)
-    if entry is None:
-        entry = token_entry(digest)
-        cache.set(cache_key(digest), entry, settings.TOKEN_CACHE_SECONDS, version=CACHE_VERSION)
+    if entry is None or entry == CHANGED:
+        fresh = token_entry(digest)
+        if entry is None:  # add(): a change marked meanwhile must win over what was just read
+            cache.add(cache_key(digest), fresh, settings.TOKEN_CACHE_SECONDS, version=CACHE_VERSION)
+        entry = fresh
     if not entry:
         raise Unauthorized("the token is not valid")
     expires_at = entry["expires_at"]
@@ -102,8 +108,15 @@ def cache_key(digest: str) -> str:
 
 
 def forget_tokens(tokens: list[ApiToken]) -> None:
-    """Drop the cached entries of these tokens: the next request reads them again."""
-    cache.delete_many([cache_key(token.digest) for token in tokens], version=CACHE_VERSION)
+    """The cached entries of these tokens are replaced by a mark that makes every request read
+    them from the database, once the change is committed (and for TOKEN_CACHE_SECONDS)."""
+    keys = {cache_key(token.digest): CHANGED for token in tokens}
+
+    def mark() -> None:
+        cache.set_many(keys, settings.TOKEN_CACHE_SECONDS, version=CACHE_VERSION)
+
+    mark()  # at once, and again after the commit: a request between them reads the old row
+    transaction.on_commit(mark)
 
 
 def revoke_token(token: ApiToken) -> None:

@@ -19,8 +19,7 @@ from bench.harness import (
 )
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer
-from testing.uploads import send, upload
-from testing.users import WithToken
+from testing.uploads import WithToken, send, upload
 
 FIGURES = [
     "small_read_vs_floor",

@@ -52,6 +52,7 @@ control_socket_disable = True  # no gunicornc; several instances (tests, bench) 
 keepalive = 5
 accesslog = "-"
 errorlog = "-"
+logger_class = "labdropbox.gunicorn_logging.RedactingLogger"  # no share-link tokens in the log
 if os.path.isdir("/dev/shm"):  # noqa: S108  (a RAM disk, as gunicorn recommends in containers)
     worker_tmp_dir = "/dev/shm"  # noqa: S108  (heartbeat files off a slow container disk)
 

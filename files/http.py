@@ -170,8 +170,8 @@ def json_object(request: HttpRequest) -> dict[str, Any]:
         return {}
     try:
         value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidParameter("the body is not JSON") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: [[[[[…
+        raise InvalidParameter("the body is not JSON (or nests too deeply)") from None
     if not isinstance(value, dict):
         raise InvalidParameter("the body is a JSON object")
     return value

@@ -156,8 +156,9 @@ class UploadChunk(models.Model):
         return chunk_key(self.upload_id, self.index)
 
 
-# A link serves at most this many times its downloads' bytes, however they are cut into ranges.
-BYTE_CEILING_PER_DOWNLOAD = 2
+# A link serves at most this many times its downloads' bytes, however they are cut into ranges:
+# room for aria2c, whose first request (for the whole file) is charged until it is closed.
+BYTE_CEILING_PER_DOWNLOAD = 3
 
 
 class ShareLink(models.Model):
@@ -166,7 +167,7 @@ class ShareLink(models.Model):
 
     `downloads` counts responses that start at the file's first byte, so a download resumed or
     split into ranges (curl -C -, aria2c -x8) counts once. Ranges from further on count only in
-    `bytes_served`: past twice `max_downloads` files' worth, the link is spent whatever the
+    `bytes_served`: past three times `max_downloads` files' worth, the link is spent whatever the
     count."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -192,12 +193,13 @@ class ShareLink(models.Model):
 
     @property
     def byte_ceiling(self) -> int:
-        """The bytes it may serve in all, if it has a max_downloads."""
-        return BYTE_CEILING_PER_DOWNLOAD * (self.max_downloads or 0) * max(self.file.size, 1)
+        """The bytes it may serve in all, if it has a max_downloads (within what a 64-bit
+        column holds)."""
+        ceiling = BYTE_CEILING_PER_DOWNLOAD * (self.max_downloads or 0) * max(self.file.size, 1)
+        return min(ceiling, 2**62)
 
     @property
     def is_spent(self) -> bool:
-        """No new download may start (a resume of one may, until the bytes run out)."""
-        if self.max_downloads is None:
-            return False
-        return self.downloads >= self.max_downloads or self.bytes_served >= self.byte_ceiling
+        """Nothing more may be sent: its byte ceiling is reached. (With its downloads all
+        started, a download may still be resumed.)"""
+        return self.max_downloads is not None and self.bytes_served >= self.byte_ceiling

@@ -99,10 +99,10 @@ def send_file(
     byte_range = requested_range(request, meta)
     start, stop = byte_range or (0, meta.size)
     if link is not None:
-        start_download(link, start)
+        start_download(link, start, stop)
     body: Iterable[bytes] = file_read.body(byte_range)
     if link is not None:
-        body = LinkDownload(link, body)
+        body = LinkDownload(link, body, stop - start)
     response = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
     response["Content-Length"] = str(stop - start)
     if byte_range:

@@ -166,10 +166,23 @@ def instrument_libraries() -> None:
             instrumentor.instrument()
 
 
+# A share link's path is its secret: spans (the recorder's, Jaeger's) keep only the route.
+SHARE_LINK_PREFIX = "/s/"
+URL_ATTRIBUTES = ("http.target", "http.url", "url.path", "url.full")
+
+
 def _start_server_span(span: trace.Span, environ: dict) -> None:
     # Until the URL resolves to a route (RouteSpanNameMiddleware), name the span by its method
     # only: raw paths carry ids and would make every request's name unique.
     span.update_name(environ.get("REQUEST_METHOD", "HTTP"))
+    path = environ.get("PATH_INFO", "")
+    if path.startswith(SHARE_LINK_PREFIX):
+        secret = path[: len(SHARE_LINK_PREFIX) + len(path[3:].split("/", 1)[0])]
+        attributes = getattr(span, "attributes", None) or {}
+        for name in URL_ATTRIBUTES:
+            value = attributes.get(name)
+            if isinstance(value, str):
+                span.set_attribute(name, value.replace(secret, "/s/{token}"))
     client_context = environ.get(CLIENT_CONTEXT_KEY)
     if client_context:
         # The client's own trace, kept as a link rather than as our parent.

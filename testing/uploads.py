@@ -127,3 +127,16 @@ def patch_head(path: str, offset: int, length: int) -> bytes:
         f"Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n"
         f"Content-Length: {length}\r\n\r\n"
     ).encode()
+
+
+class WithToken:
+    """`target` (anything testing.uploads.send takes), with the token on every request."""
+
+    def __init__(self, target: Any, token: str) -> None:
+        self.target, self.token = target, token
+
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        auth = {"Authorization": f"Bearer {self.token}"}
+        return send(self.target, method, path, body or b"", {**(headers or {}), **auth})

@@ -1,4 +1,5 @@
-"""Users with API tokens for tests and benchmarks, and a request target that carries a token."""
+"""Users with API tokens for tests and benchmarks (a request target that carries a token is
+testing.uploads.WithToken)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ from django.contrib.auth import get_user_model
 
 from accounts.models import Quota
 from accounts.tokens import issue_token
-from testing.uploads import Reply, send
 
 
 def make_user(
@@ -19,16 +19,3 @@ def make_user(
     if quota_bytes is not None:
         Quota.objects.create(user=user, limit_bytes=quota_bytes)
     return user, issue_token(user.pk, name="tests")
-
-
-class WithToken:
-    """`target` (anything testing.uploads.send takes), with the token on every request."""
-
-    def __init__(self, target: Any, token: str) -> None:
-        self.target, self.token = target, token
-
-    def request(
-        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None
-    ) -> Reply:
-        auth = {"Authorization": f"Bearer {self.token}"}
-        return send(self.target, method, path, body or b"", {**(headers or {}), **auth})

@@ -9,15 +9,16 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken
-from accounts.tokens import digest_of
-from testing.uploads import send
-from testing.users import WithToken, make_user
+from accounts.tokens import CACHE_VERSION, cache_key, digest_of, revoke_token, token_entry
+from testing.uploads import WithToken, send
+from testing.users import make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -145,3 +146,16 @@ def test_the_user_list_shows_usage_and_quota_and_the_quota_is_editable(admin_cli
 
     assert "1.2\xa0KB" in listing and "4.9\xa0KB" in listing
     assert 'name="quota-0-limit_bytes"' in page
+
+
+def test_a_request_that_read_the_token_before_its_revocation_cannot_cache_it_again(client):
+    _, token = make_user("ann")
+    as_ann = WithToken(client, token)
+    stored = ApiToken.objects.get()
+    stale = token_entry(stored.digest)  # read just before the revocation commits
+
+    revoke_token(stored)
+    put_back = cache.add(cache_key(stored.digest), stale, 30, version=CACHE_VERSION)
+
+    assert put_back is False
+    assert send(as_ann, "GET", "/me").status == 401

@@ -48,7 +48,11 @@ class ShareLinkAdmin(CheckedActionsMixin, admin.ModelAdmin):
             return "revoked"
         if link.expires_at is not None and link.expires_at <= timezone.now():
             return "expired"
-        return "used up" if link.is_spent else "live"
+        if link.is_spent:
+            return "used up"
+        if link.max_downloads is not None and link.downloads >= link.max_downloads:
+            return "downloads used (resumable)"
+        return "live"
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("files.change_sharelink")

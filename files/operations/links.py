@@ -85,33 +85,42 @@ def find_live_link(token: str) -> ShareLink:
     """The link this token opens: LinkNotFound if none, or it is revoked, expired or spent."""
     if not 0 < len(token) <= 100:
         raise LinkNotFound()
-    link = live_links().select_related("file").filter(digest=link_digest(token)).first()
-    if link is None or (link.max_downloads is not None and link.bytes_served >= link.byte_ceiling):
+    found = live_links().select_related("file__owner").filter(digest=link_digest(token))
+    link = found.first()
+    if link is None or link.is_spent:
+        raise LinkNotFound()
+    owner = link.file.owner
+    if owner is not None and not owner.is_active:  # a disabled account's shares stop with it
         raise LinkNotFound()
     return link
 
 
-def start_download(link: ShareLink, start: int) -> None:
-    """Admit a response body that starts at byte `start`, or LinkNotFound. From the first byte
-    it is a new download, counted now against max_downloads in one conditional UPDATE (so
-    downloads that start together cannot overshoot). From further on it goes on with one — a
-    resume (curl -C -, wget -c) or a segment (aria2c -x8) — and counts only in bytes."""
+def start_download(link: ShareLink, start: int, stop: int) -> None:
+    """Admit a response body of bytes [start, stop), or LinkNotFound, in one conditional UPDATE
+    (so bodies that start together cannot overshoot). From the first byte it is a new download,
+    counted against max_downloads; from further on it goes on with one — a resume (curl -C -,
+    wget -c) or a segment (aria2c -x8) — and is not counted again. Either way its bytes are
+    charged now against the link's byte ceiling, and what is not sent is given back when the
+    body is closed (LinkDownload)."""
     links = live_links().filter(pk=link.pk)
     if link.max_downloads is not None:
-        links = links.filter(bytes_served__lt=link.byte_ceiling)
+        links = links.filter(bytes_served__lte=link.byte_ceiling - (stop - start))
         if start == 0:
             links = links.filter(downloads__lt=link.max_downloads)
-    if not links.update(downloads=F("downloads") + int(start == 0)):
+    charged = links.update(
+        downloads=F("downloads") + int(start == 0), bytes_served=F("bytes_served") + stop - start
+    )
+    if not charged:
         raise LinkNotFound()
 
 
 class LinkDownload:
     """A download's body through a link: when the server closes it (sent, failed or abandoned),
-    the bytes it sent are added to the link's count. Once started it finishes even if its link
-    is revoked meanwhile."""
+    the bytes charged for it but not sent are given back. Once started it finishes even if its
+    link is revoked meanwhile."""
 
-    def __init__(self, link: ShareLink, body: Iterable[bytes]) -> None:
-        self.link, self.body, self.sent = link, body, 0
+    def __init__(self, link: ShareLink, body: Iterable[bytes], charged: int) -> None:
+        self.link, self.body, self.charged, self.sent = link, body, charged, 0
 
     def __iter__(self) -> Iterator[bytes]:
         for piece in self.body:
@@ -127,8 +136,13 @@ class LinkDownload:
             self.count()
 
     def count(self) -> None:
+        unsent = self.charged - self.sent
+        if unsent <= 0:
+            return
         try:
-            sent = F("bytes_served") + self.sent
-            ShareLink.objects.filter(pk=self.link.pk).update(bytes_served=sent)
-        except DatabaseError as exc:  # the bytes are sent; the count is what is lost
-            log.warning("share link %s: %d bytes not counted: %s", self.link.pk, self.sent, exc)
+            refund = F("bytes_served") - unsent
+            ShareLink.objects.filter(pk=self.link.pk).update(bytes_served=refund)
+        except DatabaseError as exc:  # the link keeps counting bytes it did not send
+            log.warning(
+                "share link %s: %d unsent bytes not given back: %s", self.link.pk, unsent, exc
+            )

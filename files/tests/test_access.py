@@ -18,8 +18,8 @@ from accounts.tokens import digest_of, revoke_token
 from files import urls
 from files.models import File
 from labdropbox.tracing import route_template
-from testing.uploads import TUS, payload, send, tus_create, upload
-from testing.users import WithToken, make_user
+from testing.uploads import TUS, WithToken, payload, send, tus_create, upload
+from testing.users import make_user
 
 pytestmark = pytest.mark.django_db
 

@@ -14,6 +14,7 @@ from files.models import File, Upload
 from files.storage import chunk_key
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.uploads import (
+    WithToken,
     download,
     payload,
     send,
@@ -23,7 +24,7 @@ from testing.uploads import (
     tus_patch,
     upload,
 )
-from testing.users import WithToken, make_user
+from testing.users import make_user
 from traces.recorder import record_spans
 
 pytestmark = pytest.mark.django_db

@@ -14,14 +14,17 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
+from files.errors import LinkNotFound
 from files.models import ShareLink
+from files.operations.links import start_download
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer
-from testing.uploads import payload, send, sha256, upload
-from testing.users import WithToken, make_user
-from testing.wsgi_client import Trace
+from testing.uploads import WithToken, payload, send, sha256, upload
+from testing.users import make_user
+from testing.wsgi_client import Trace, call_wsgi
 
 pytestmark = pytest.mark.django_db
 MIB = 1024 * 1024
@@ -208,6 +211,46 @@ def test_link_options_are_checked(alice, shared, body, status):
         assert json.loads(reply.body)["error"] in ("invalid_parameter", "too_large")
 
 
+def test_ranges_in_flight_together_are_charged_up_front(alice, shared):
+    data, file_id, _ = shared
+    make_link(alice, file_id, max_downloads=1)
+    link = ShareLink.objects.select_related("file").get(max_downloads=1)
+
+    # Bodies that have started and not yet been closed: three files' worth fit, a fourth not.
+    for _ in range(3):
+        start_download(link, 1, len(data))
+    with pytest.raises(LinkNotFound):
+        start_download(link, 1, len(data))
+
+
+def test_a_deactivated_owners_links_stop(client, alice, shared):
+    _, _, path = shared
+    get_user_model().objects.filter(username="alice").update(is_active=False)
+
+    assert send(client, "GET", path).status == 404
+
+
+def test_a_link_token_stays_out_of_the_spans(shared, spans):
+    _, _, path = shared
+    token = path.rsplit("/", 1)[1]
+    spans.clear()
+
+    response = call_wsgi("GET", path)
+
+    assert response.status == 200
+    recorded = spans.get_finished_spans()
+    assert recorded
+    for span in recorded:
+        assert token not in span.name
+        assert not any(token in str(value) for value in span.attributes.values()), span.name
+
+
+def test_deeply_nested_json_is_400_not_500(alice, shared):
+    reply = send(alice, "POST", f"/files/{shared[1]}/links", b"[" * 3000)
+
+    assert reply.status == 400
+
+
 @pytest.mark.parametrize("token", ["x", "A" * 32, "A" * 5000])
 def test_an_unknown_link_token_is_404(client, token):
     reply = send(client, "GET", f"/s/{token}")
@@ -332,6 +375,7 @@ def test_revocation_holds_on_every_instance_at_once(two_instances, link_to_big_f
     revoked = send(owner, "DELETE", f"/files/{file_id}/links/{link['link_id']}")
 
     assert revoked.status == 204
+    assert path.rsplit("/", 1)[1] not in first.log_text() + second.log_text()  # /s/{token}
     # The very next requests, each on a new connection, to either instance: no grace period.
     answers = [server.request("GET", path)[0] for _ in range(8) for server in (first, second)]
     assert answers == [404] * 16

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from accounts.callers import Caller
 from accounts.models import Quota, Reservation
+from accounts.quotas import Space
 from files.errors import QuotaExceeded
 from files.models import File, Upload
 from files.operations.write import write_file
@@ -22,8 +23,8 @@ from testing.fixtures import TEST_CHUNK_SIZE as C
 from testing.fixtures import stored_keys
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer
-from testing.uploads import TUS, payload, send, tus_create, tus_offset, tus_patch, upload
-from testing.users import WithToken, make_user
+from testing.uploads import TUS, WithToken, payload, send, tus_create, tus_offset, tus_patch, upload
+from testing.users import make_user
 
 pytestmark = pytest.mark.django_db
 QUOTA = 10 * C
@@ -232,3 +233,29 @@ def upload_all_at_once(target) -> list[int]:
 
     with ThreadPoolExecutor(UPLOADS) as pool:
         return list(pool.map(one, range(UPLOADS)))
+
+
+def test_a_long_writes_reservation_is_renewed_while_its_bytes_come(bob):
+    user, _ = bob
+    space = Space(user.pk)
+    space.cover(4 * C)
+    almost_lapsed = timezone.now() + timedelta(seconds=5)
+    Reservation.objects.update(expires_at=almost_lapsed)
+    space.reservation.expires_at = almost_lapsed
+
+    space.cover(4 * C)  # the next chunk arrives: nothing more to reserve, but time is short
+
+    assert Reservation.objects.get().expires_at > timezone.now() + timedelta(minutes=9)
+
+
+def test_a_lapsed_reservation_is_checked_again_before_it_counts_once_more(bob):
+    user, as_bob = bob
+    space = Space(user.pk)
+    space.cover(6 * C)
+    lapsed = timezone.now() - timedelta(seconds=1)
+    Reservation.objects.update(expires_at=lapsed)
+    space.reservation.expires_at = lapsed
+    upload(as_bob, payload(6 * C))  # takes the room the lapsed reservation no longer holds
+
+    with pytest.raises(QuotaExceeded):
+        space.cover(6 * C)

@@ -11,8 +11,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from files.storage import chunk_key
 from testing.fixtures import TEST_CHUNK_SIZE
-from testing.uploads import payload, send, upload
-from testing.users import WithToken, make_user
+from testing.uploads import WithToken, payload, send, upload
+from testing.users import make_user
 from testing.wsgi_client import TRACERESPONSE, Trace, call_wsgi, wsgi_app
 
 pytestmark = pytest.mark.django_db
