@@ -67,8 +67,10 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 # Programs the tests drive: Debian's Chromium for the admin's browser test (Playwright uses it
 # and downloads no browser of its own), curl and aria2c as real HTTP clients, and nginx (the
 # reverse proxy of the compose stack and Kubernetes, tested in front of the service), Node and
-# npm (tus-js-client). wget resumes downloads through share links.
-TEST_TOOLS := chromium:chromium curl:curl wget:wget aria2c:aria2 nginx:nginx-light node:nodejs npm:npm
+# npm (tus-js-client). wget resumes downloads through share links. Prometheus (and promtool)
+# scrapes the service in the metrics tests.
+TEST_TOOLS := chromium:chromium curl:curl wget:wget aria2c:aria2 nginx:nginx-light node:nodejs npm:npm \
+	prometheus:prometheus promtool:prometheus
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 	@$(MAKE) --no-print-directory node-tools

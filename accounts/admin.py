@@ -72,8 +72,16 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class UserWithStorageAdmin(UserAdmin):
-    inlines = [*UserAdmin.inlines, QuotaInline]
-    list_display = [*UserAdmin.list_display, "storage_used", "storage_quota"]
+    inlines = [QuotaInline]  # Django's UserAdmin has none of its own
+    list_display = [
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "storage_used",
+        "storage_quota",
+    ]
 
     @admin.display(description="storage used")
     def storage_used(self, user: object) -> str:

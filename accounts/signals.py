@@ -19,4 +19,6 @@ def token_changed(sender: type, instance: ApiToken, **kwargs: object) -> None:
 @receiver([post_save, post_delete], sender=settings.AUTH_USER_MODEL)
 def user_changed(sender: type, instance: object, **kwargs: object) -> None:
     """Deactivated, made staff or not, renamed: the user's tokens are read again."""
-    forget_tokens(list(ApiToken.objects.filter(user_id=getattr(instance, "pk", None))))
+    user_id = getattr(instance, "pk", None)
+    if user_id is not None:
+        forget_tokens(list(ApiToken.objects.filter(user_id=user_id)))

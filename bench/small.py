@@ -24,13 +24,14 @@ from testing.uploads import WithToken, send, upload
 FIGURES = [
     "small_read_vs_floor",
     "small_read_token_vs_open",
+    "small_read_metrics_on_vs_off",
     "small_read_vs_floor_s3_redis",
     "cache_hit_p50_ms",
     "cache_hit_p99_ms",
     "cache_miss_p50_ms",
     "cache_miss_p99_ms",
 ]
-STACK_FIGURES = FIGURES[2:]
+STACK_FIGURES = FIGURES[3:]
 
 
 def measure_small_files(harness: Harness) -> None:
@@ -55,12 +56,35 @@ def measure_small_files(harness: Harness) -> None:
         "filesystem_with_token": with_token,
         "trivial_view": trivial,
     }
+    metrics_cost(harness, kib)
     missing = stack_configured()
     if missing:
         note = f"{' and '.join(missing)} not set (make bench sets them)"
         harness.results.notes.update(dict.fromkeys(STACK_FIGURES, note))
         return
     small_files_on_the_stack(harness, kib, trivial)
+
+
+def metrics_cost(harness: Harness, kib: bytes) -> None:
+    """The p50 of one client's 1 KiB cache-hit reads with metrics off ÷ on (1: they cost
+    nothing), the two services measured in turn."""
+    reads = 200
+    with (
+        harness.service("metrics-on") as on,
+        harness.service("metrics-off", METRICS_ENABLED="false") as off,
+    ):
+        ids = {server: store_file(server, "small", kib, len(kib)) for server in (on, off)}
+        for server, file_id in ids.items():
+            read_seconds(server, file_id)
+
+        def p50(server: GunicornServer) -> float:
+            return statistics.median(read_seconds(server, ids[server]) for _ in range(reads))
+
+        with_metrics, without = medians_interleaved(
+            harness.plan.repeats, lambda: p50(on), lambda: p50(off)
+        )
+    harness.results.figures["small_read_metrics_on_vs_off"] = without / with_metrics
+    harness.results.raw["small_read_p50_seconds"] = {"metrics_on": with_metrics, "off": without}
 
 
 def file_of_a_user(server: GunicornServer, kib: bytes) -> tuple[str, dict[str, str]]:

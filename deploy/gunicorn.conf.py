@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -57,12 +59,43 @@ if os.path.isdir("/dev/shm"):  # noqa: S108  (a RAM disk, as gunicorn recommends
     worker_tmp_dir = "/dev/shm"  # noqa: S108  (heartbeat files off a slow container disk)
 
 
+# Prometheus metrics: every worker writes its samples into this folder and /metrics sums them
+# (prometheus_client's multiprocess mode). Set here, in the master, before any worker imports
+# the client; emptied at start, so that counters begin at zero with the server.
+metrics_folder_is_ours = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+if metrics_folder_is_ours:
+    shm = "/dev/shm"  # noqa: S108  (a RAM disk: samples are written on every request)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+        prefix="labdropbox-metrics-", dir=shm if os.path.isdir(shm) else None
+    )
+
+
 def on_starting(server) -> None:
     """In the master, before any worker loads the settings: the data folder and, in embedded
-    mode, the generated secret key, so that every worker reads the same one."""
+    mode, the generated secret key, so that every worker reads the same one; an empty metrics
+    folder."""
     from labdropbox.data_dir import prepare_data_dir
 
     prepare_data_dir()
+    empty_metrics_folder(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]))
+
+
+def empty_metrics_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+
+
+def on_exit(server) -> None:
+    if metrics_folder_is_ours:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def child_exit(server, worker) -> None:
+    """A worker that exited: its in-progress gauges stop counting (its counters stay summed)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_fork(server, worker) -> None:

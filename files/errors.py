@@ -79,6 +79,11 @@ class CrossOriginRefused(ClientError):
     status, code = 403, "cross_origin_refused"
 
 
+class MetricsForbidden(ClientError):
+    status, code = 403, "forbidden"
+    default_detail = "metrics are for METRICS_TOKEN holders and METRICS_ALLOWED_NETWORKS"
+
+
 class NotFound(ClientError):
     status, code = 404, "not_found"
     default_detail = "nothing here"

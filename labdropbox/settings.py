@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "files",
     "traces",
     "accounts",
+    "metrics",
 ]
 
 MIDDLEWARE = [
@@ -308,6 +309,12 @@ OTLP_TIMEOUT_SECONDS = env_int("OTLP_TIMEOUT_SECONDS", 5, minimum=1)
 TRACE_RECORDER_KEEP = env_int("TRACE_RECORDER_KEEP", 500, minimum=0)
 # Under load the recorder samples: at most this many traces a second, per worker.
 TRACE_RECORDER_PER_SECOND = env_float("TRACE_RECORDER_PER_SECOND", 20.0, minimum=0.1)
+
+# Prometheus metrics at /metrics (metrics/). Scraped with METRICS_TOKEN as the bearer token, or
+# from METRICS_ALLOWED_NETWORKS (and by anyone while API_OPEN is on).
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+METRICS_ALLOWED_NETWORKS = env_list("METRICS_ALLOWED_NETWORKS", "127.0.0.0/8,::1/128")
 
 # --- Static files (the admin's), served by whitenoise with DEBUG off ---------------------------
 STATIC_URL = "static/"

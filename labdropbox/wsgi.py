@@ -17,9 +17,10 @@ django_application = get_wsgi_application()
 # Imports that need Django set up.
 from files.storage import ensure_bucket_at_startup  # noqa: E402
 from labdropbox.tracing import configure_tracing, wrap_wsgi  # noqa: E402
+from metrics.http import measure_wsgi  # noqa: E402
 
 configure_tracing()  # under gunicorn, post_fork has already done it: this returns at once
-application = wrap_wsgi(django_application)
+application = wrap_wsgi(measure_wsgi(django_application))
 ensure_bucket_at_startup()
 
 # Everything loaded so far lives as long as the worker: take it out of the garbage collector's

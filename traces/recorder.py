@@ -27,6 +27,8 @@ from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
+from metrics.registry import TRACE_SPANS_DROPPED
+
 log = logging.getLogger(__name__)
 
 # The project's own tracers are named `labdropbox.<app>`; their spans mark a trace worth keeping.
@@ -67,6 +69,8 @@ class RateLimitedProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if self._admitted(span):
             self.delegate.on_end(span)
+        elif self._decisions.get(span.context.trace_id) is False:
+            TRACE_SPANS_DROPPED.inc()  # a span of a trace over the rate
 
     def _admitted(self, span: ReadableSpan) -> bool:
         trace_id = span.context.trace_id
@@ -108,6 +112,7 @@ class DatabaseSpanExporter(SpanExporter):
                 record_spans(spans, self.keep)
             except Exception:
                 log.warning("trace recorder could not store %d spans", len(spans), exc_info=True)
+                TRACE_SPANS_DROPPED.inc(len(spans))
                 return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 

@@ -49,6 +49,7 @@ from files.operations.write import Body, ChunkUploader
 from files.sha256_state import ResumableSha256
 from files.spans import tracer
 from files.storage import chunk_key, delete_chunk_objects, get_store
+from metrics.registry import UPLOADS_IN_PROGRESS
 
 
 class BodyWatch(Protocol):
@@ -89,7 +90,10 @@ def append_to_upload(
 ) -> Upload:
     """Append the body at `offset` (which must be the upload's); the upload as it is after.
     `watch`, on the request's connection, lets chunks be recorded while the client is quiet."""
-    with tracer.start_as_current_span(spans.APPEND_UPLOAD) as span:
+    with (
+        tracer.start_as_current_span(spans.APPEND_UPLOAD) as span,
+        UPLOADS_IN_PROGRESS.labels("patch").track_inprogress(),
+    ):
         span.set_attributes({"file.id": raw_id, "upload.offset": offset})
         upload = find_upload(raw_id, caller)
         span.set_attribute("file.name", upload.name)

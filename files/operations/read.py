@@ -30,6 +30,7 @@ from files.io_pool import io_executor
 from files.metadata import FileMeta, get_file_meta, get_visible_file_meta
 from files.spans import tracer
 from files.storage import ChunkStore, get_store
+from metrics.registry import CHUNK_VERIFICATION_FAILURES, READS_IN_PROGRESS
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +82,10 @@ def verify_piece(piece: Piece, data: bytes) -> None:
     """ChunkCorrupt unless `data` is what the piece should hold."""
     expected = piece.length
     if len(data) != expected:
+        CHUNK_VERIFICATION_FAILURES.inc()
         raise ChunkCorrupt(f"{piece.key}: got {len(data)} bytes, expected {expected}")
     if piece.whole and hashlib.sha256(data).hexdigest() != piece.sha256:
+        CHUNK_VERIFICATION_FAILURES.inc()
         raise ChunkCorrupt(f"{piece.key}: SHA-256 does not match the recorded one")
 
 
@@ -118,6 +121,8 @@ class FileRead:
         self.span = tracer.start_span(span_name, attributes=attributes)
         self._context = trace.set_span_in_context(self.span)
         self._body: ReadBody | None = None
+        self._finished = False
+        READS_IN_PROGRESS.inc()
         try:
             with trace.use_span(self.span, end_on_exit=False):
                 if caller is None:
@@ -165,8 +170,10 @@ class FileRead:
 
     def finish(self, exc: BaseException | None = None) -> None:
         """End the read (once): its span, marked failed if `exc` is given."""
-        if not self.span.is_recording():
+        if self._finished:
             return
+        self._finished = True
+        READS_IN_PROGRESS.dec()
         if exc is not None:
             spans.mark_failed(self.span, exc)
         self.span.end()

@@ -30,6 +30,7 @@ from files.models import Chunk, File
 from files.names import validate_name
 from files.spans import tracer
 from files.storage import ChunkStore, chunk_key, delete_chunk_objects, get_store
+from metrics.registry import UPLOADS_IN_PROGRESS
 
 
 class Body(Protocol):
@@ -51,7 +52,10 @@ def write_file(name: str, body: Body, length: int | None, caller: Caller) -> Fil
     if length is not None and length > limit:
         raise BodyTooLarge(f"the body is {length} bytes; the limit is {limit}")
     file_id = uuid.uuid4()
-    with tracer.start_as_current_span(spans.WRITE_FILE) as span:
+    with (
+        tracer.start_as_current_span(spans.WRITE_FILE) as span,
+        UPLOADS_IN_PROGRESS.labels("write").track_inprogress(),
+    ):
         span.set_attributes({"file.id": str(file_id), "file.name": name})
         space = Space(caller.user_id)
         space.cover(length or 0)

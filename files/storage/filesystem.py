@@ -12,6 +12,7 @@ from pathlib import Path
 
 from files.errors import ChunkNotFound, StorageUnavailable
 from files.storage import CHUNK_PREFIX, StoredObject
+from metrics.registry import CHUNK_BYTES_READ, CHUNK_BYTES_WRITTEN
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class FilesystemStore:
             with contextlib.suppress(OSError):
                 temp.unlink(missing_ok=True)
             raise StorageUnavailable(f"cannot write {key}: {exc}") from exc
+        CHUNK_BYTES_WRITTEN.inc(len(data))
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
         # os.pread on a bare descriptor: a buffered file object costs more than reading a small
@@ -61,7 +63,9 @@ class FilesystemStore:
             while start < stop and (part := os.pread(descriptor, stop - start, start)):
                 parts.append(part)
                 start += len(part)
-            return b"".join(parts)
+            data = b"".join(parts)
+            CHUNK_BYTES_READ.inc(len(data))
+            return data
         except OSError as exc:
             raise StorageUnavailable(f"cannot read {key}: {exc}") from exc
         finally:

@@ -6,6 +6,7 @@ import functools
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,6 +19,7 @@ from django.conf import settings
 
 from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from files.storage import CHUNK_PREFIX, StoredObject
+from metrics.registry import CHUNK_BYTES_READ, CHUNK_BYTES_WRITTEN, S3_DURATION, S3_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +36,20 @@ class S3Store:
         self.description = description
 
     def put(self, key: str, data: bytes) -> None:
-        with _s3_errors(key):
+        with _s3_errors(key, "PutObject"):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+        CHUNK_BYTES_WRITTEN.inc(len(data))
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
         extra = {}
         if start or stop is not None:
             extra["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
-        with _s3_errors(key):
+        with _s3_errors(key, "GetObject"):
             response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
             with response["Body"] as body:
-                return body.read()
+                data = body.read()
+        CHUNK_BYTES_READ.inc(len(data))
+        return data
 
     def delete_many(self, keys: Iterable[str]) -> list[str]:
         keys = list(keys)
@@ -52,7 +57,7 @@ class S3Store:
         for first in range(0, len(keys), S3_DELETE_BATCH):
             batch = keys[first : first + S3_DELETE_BATCH]
             try:
-                with _s3_errors(batch[0]):
+                with _s3_errors(batch[0], "DeleteObjects"):
                     response = self.client.delete_objects(
                         Bucket=self.bucket,
                         Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
@@ -68,7 +73,7 @@ class S3Store:
         pages = self.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=prefix
         )
-        with _s3_errors(prefix):
+        with _s3_errors(prefix, "ListObjectsV2"):
             for page in pages:
                 for item in page.get("Contents", []):
                     yield StoredObject(item["Key"], item["Size"], item["LastModified"])
@@ -80,7 +85,7 @@ class S3Store:
         if settings.MINIO_REGION != "us-east-1":
             extra["CreateBucketConfiguration"] = {"LocationConstraint": settings.MINIO_REGION}
         try:
-            with _s3_errors(self.bucket):
+            with _s3_errors(self.bucket, "CreateBucket"):
                 self.client.create_bucket(Bucket=self.bucket, **extra)
         except StorageRejected as exc:
             if _s3_error_code(exc.__cause__) == "BucketAlreadyOwnedByYou":  # a worker won the race
@@ -94,7 +99,7 @@ class S3Store:
 
     def _bucket_exists(self) -> bool:
         try:
-            with _s3_errors(self.bucket):
+            with _s3_errors(self.bucket, "HeadBucket"):
                 self.client.head_bucket(Bucket=self.bucket)
         except ChunkNotFound:
             return False
@@ -135,15 +140,20 @@ def _client_error(key: str, exc: ClientError) -> Exception:
 
 
 @contextmanager
-def _s3_errors(key: str) -> Iterator[None]:
-    """Turn boto3/botocore/urllib3 errors into ChunkNotFound, StorageUnavailable or
-    StorageRejected."""
+def _s3_errors(key: str, operation: str) -> Iterator[None]:
+    """One S3 request (with its retries), timed and counted; boto3/botocore/urllib3 errors
+    turned into ChunkNotFound, StorageUnavailable or StorageRejected."""
+    started = time.perf_counter()
     try:
         yield
     except ClientError as exc:
+        S3_ERRORS.labels(operation, (_s3_error_code(exc) or "unknown")[:40]).inc()
         raise _client_error(key, exc) from exc
     except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
+        S3_ERRORS.labels(operation, "unreachable").inc()
         raise StorageUnavailable(f"S3 unreachable for {key}: {exc}") from exc
+    finally:
+        S3_DURATION.labels(operation).observe(time.perf_counter() - started)
 
 
 def s3_endpoint_url(endpoint: str, secure: bool) -> str:

@@ -30,6 +30,7 @@ KUBERNETES_VERSION = "1.31.0"
 NOT_IN_THE_KUBERNETES_SCHEMAS = {
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"),
     ("pingcap.com/v1alpha1", "TidbCluster"),
+    ("monitoring.coreos.com/v1", "ServiceMonitor"),
 }
 # The documented settings that the compose stack must set for the app.
 STACK_VARIABLES = {
