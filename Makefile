@@ -44,7 +44,7 @@ help:
 	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check, ruff format --check and mypy"
-	@echo "make screenshot     redraw docs/waterfall.png from a real read"
+	@echo "make screenshot     redraw docs/waterfall.png and docs/prometheus.png from real runs"
 	@echo "make docker-up      the full stack with docker compose (docker-down, docker-logs, migrate)"
 	@echo "make k8s-deploy     Kubernetes, K8S_FLAVOUR=dev or tidb-operator (k8s-status, k8s-delete)"
 
@@ -135,9 +135,11 @@ bench-tools:
 	@$(call install-missing,$(BENCH_TOOLS))
 	@if [ "$(S3)" = rgw ]; then $(MAKE) --no-print-directory rgw-tools; fi
 
-# Redraw docs/waterfall.png from a real 10-chunk read, through the browser test.
+# Redraw docs/waterfall.png from a real 10-chunk read, and docs/prometheus.png from Prometheus
+# scraping a load, through the browser tests.
 screenshot: $(VENV)/.dev test-tools
-	WATERFALL_SCREENSHOT=$(CURDIR)/docs/waterfall.png $(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
+	WATERFALL_SCREENSHOT=$(CURDIR)/docs/waterfall.png METRICS_SCREENSHOT=$(CURDIR)/docs/prometheus.png \
+		$(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
