@@ -68,16 +68,21 @@ def check_open_api(app_configs, **kwargs) -> list[Warning]:
 
 @register()
 def check_trusted_proxies(app_configs, **kwargs) -> list[Error]:
+    return network_errors("TRUSTED_PROXIES", settings.TRUSTED_PROXIES, "files.E003")
+
+
+def network_errors(setting: str, entries: list[str], check_id: str) -> list[Error]:
+    """An error for each entry of a list-of-networks setting that is not an address or network."""
     errors = []
-    for entry in settings.TRUSTED_PROXIES:
+    for entry in entries:
         try:
             ipaddress.ip_network(entry, strict=False)
         except ValueError:
             errors.append(
                 Error(
-                    f"TRUSTED_PROXIES entry {entry!r} is not an IP address or network.",
+                    f"{setting} entry {entry!r} is not an IP address or network.",
                     hint="Use addresses or CIDR networks, e.g. 10.0.0.0/8,127.0.0.1.",
-                    id="files.E003",
+                    id=check_id,
                 )
             )
     return errors

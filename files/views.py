@@ -35,10 +35,10 @@ from files.models import File, ShareLink
 from files.names import validate_name
 from files.operations.delete import delete_file
 from files.operations.links import (
-    LinkDownload,
     create_link,
     file_links,
     find_live_link,
+    link_download,
     revoke_link,
     start_download,
 )
@@ -102,7 +102,7 @@ def send_file(
         start_download(link, start, stop)
     body: Iterable[bytes] = file_read.body(byte_range)
     if link is not None:
-        body = LinkDownload(link, body, stop - start)
+        body = link_download(link, body, stop - start)
     response = StreamingHttpResponse(body, status=206 if byte_range else 200, headers=headers)
     response["Content-Length"] = str(stop - start)
     if byte_range:

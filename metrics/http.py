@@ -12,6 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
+from labdropbox.bodies import CountedBody
 from labdropbox.tracing import route_template
 from metrics.registry import HTTP_ACTIVE, HTTP_DURATION, HTTP_REQUEST_BODY, HTTP_RESPONSE_BODY
 
@@ -33,7 +34,7 @@ def measure_wsgi(application: Callable) -> Callable:
         except BaseException:
             request.finish(0)
             raise
-        return MeasuredBody(body, request)
+        return CountedBody(body, request.finish)
 
     return measured
 
@@ -62,26 +63,6 @@ class MeasuredRequest:
         HTTP_DURATION.labels(*labels).observe(time.perf_counter() - self.started)
         HTTP_REQUEST_BODY.labels(*labels).observe(self.input.received)
         HTTP_RESPONSE_BODY.labels(*labels).observe(sent)
-
-
-class MeasuredBody:
-    """The response body, counted as it goes out; the request is finished when it is closed."""
-
-    def __init__(self, body: Iterable[bytes], request: MeasuredRequest) -> None:
-        self.body, self.request, self.sent = body, request, 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for piece in self.body:
-            self.sent += len(piece)
-            yield piece
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.request.finish(self.sent)
 
 
 class CountingInput:

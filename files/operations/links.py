@@ -12,7 +12,7 @@ import hashlib
 import logging
 import secrets
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.db import DatabaseError, IntegrityError
@@ -23,6 +23,7 @@ from accounts.callers import Caller
 from files.errors import FileNotFound, LinkNotFound
 from files.metadata import get_visible_file_meta
 from files.models import ShareLink
+from labdropbox.bodies import CountedBody
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def start_download(link: ShareLink, start: int, stop: int) -> None:
     counted against max_downloads; from further on it goes on with one — a resume (curl -C -,
     wget -c) or a segment (aria2c -x8) — and is not counted again. Either way its bytes are
     charged now against the link's byte ceiling, and what is not sent is given back when the
-    body is closed (LinkDownload)."""
+    body is closed (link_download)."""
     links = live_links().filter(pk=link.pk)
     if link.max_downloads is not None:
         links = links.filter(bytes_served__lte=link.byte_ceiling - (stop - start))
@@ -114,35 +115,18 @@ def start_download(link: ShareLink, start: int, stop: int) -> None:
         raise LinkNotFound()
 
 
-class LinkDownload:
+def link_download(link: ShareLink, body: Iterable[bytes], charged: int) -> CountedBody:
     """A download's body through a link: when the server closes it (sent, failed or abandoned),
     the bytes charged for it but not sent are given back. Once started it finishes even if its
     link is revoked meanwhile."""
+    return CountedBody(body, lambda sent: give_back(link, charged - sent))
 
-    def __init__(self, link: ShareLink, body: Iterable[bytes], charged: int) -> None:
-        self.link, self.body, self.charged, self.sent = link, body, charged, 0
 
-    def __iter__(self) -> Iterator[bytes]:
-        for piece in self.body:
-            self.sent += len(piece)
-            yield piece
-
-    def close(self) -> None:
-        try:
-            close = getattr(self.body, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self.count()
-
-    def count(self) -> None:
-        unsent = self.charged - self.sent
-        if unsent <= 0:
-            return
-        try:
-            refund = F("bytes_served") - unsent
-            ShareLink.objects.filter(pk=self.link.pk).update(bytes_served=refund)
-        except DatabaseError as exc:  # the link keeps counting bytes it did not send
-            log.warning(
-                "share link %s: %d unsent bytes not given back: %s", self.link.pk, unsent, exc
-            )
+def give_back(link: ShareLink, unsent: int) -> None:
+    if unsent <= 0:
+        return
+    try:
+        refund = F("bytes_served") - unsent
+        ShareLink.objects.filter(pk=link.pk).update(bytes_served=refund)
+    except DatabaseError as exc:  # the link keeps counting bytes it did not send
+        log.warning("share link %s: %d unsent bytes not given back: %s", link.pk, unsent, exc)

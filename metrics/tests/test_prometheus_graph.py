@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import pytest
 
 from bench.load import run_load
+from testing.browser import launch_chromium
 from testing.prometheus import PrometheusServer
 from testing.servers import EMBEDDED, GunicornServer
 
@@ -36,16 +37,7 @@ def test_prometheus_shows_the_requests_by_route(tmp_path):
         )
         graph = {"g0.expr": QUERY, "g0.tab": "1"}  # the table of the query's series
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                args=[
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--no-first-run",
-                ],
-            )
+            browser = launch_chromium(playwright)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.goto(f"{prometheus.url}/graph?{urlencode(graph)}")
             page.get_by_text('http_route="/read/{file_id}"').first.wait_for()  # the result

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from files.storage import get_store
+from testing.browser import launch_chromium
 from testing.fixtures import TEST_CHUNK_SIZE
 from testing.uploads import payload
 from testing.wsgi_client import call_wsgi
@@ -84,16 +85,7 @@ def test_chromium_renders_overlapping_download_bars(
     trace = recorded_read(spans, chunks=10)
     screenshot = Path(os.environ.get("WATERFALL_SCREENSHOT") or tmp_path / "waterfall.png")
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.goto(f"{live_server.url}/admin/login/")
         page.fill("#id_username", "admin")
