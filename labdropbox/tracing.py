@@ -246,8 +246,13 @@ def wrap_wsgi(application: Callable) -> Callable:
     return IncomingContextFilter(traced)
 
 
+# Where the matched URL pattern is left for the metrics, in the WSGI environ (request.META).
+ROUTE_ENVIRON_KEY = "labdropbox.route"
+
+
 class RouteSpanNameMiddleware:
-    """Names the server span after the matched URL pattern: `GET /read/{file_id}`."""
+    """Names the server span after the matched URL pattern, `GET /read/{file_id}`, and leaves
+    the pattern in the request's environ for the HTTP metrics (metrics/http.py)."""
 
     def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
@@ -256,11 +261,14 @@ class RouteSpanNameMiddleware:
         return self.get_response(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs) -> None:
-        span = trace.get_current_span()
         match = request.resolver_match
+        if match is None:
+            return
+        route = "/" + route_template(match.route)
+        request.META[ROUTE_ENVIRON_KEY] = route
+        span = trace.get_current_span()
         is_server_span = getattr(span, "kind", None) == trace.SpanKind.SERVER
-        if span.is_recording() and is_server_span and match is not None:
-            route = "/" + route_template(match.route)
+        if span.is_recording() and is_server_span:
             span.update_name(f"{request.method} {route}")
             span.set_attribute("http.route", route)
 

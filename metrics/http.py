@@ -13,7 +13,7 @@ from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
 from labdropbox.bodies import CountedBody
-from labdropbox.tracing import route_template
+from labdropbox.tracing import ROUTE_ENVIRON_KEY, route_template
 from metrics.registry import HTTP_ACTIVE, HTTP_DURATION, HTTP_REQUEST_BODY, HTTP_RESPONSE_BODY
 
 # Any other method is counted as _OTHER (OpenTelemetry's convention): a client cannot add labels.
@@ -59,7 +59,12 @@ class MeasuredRequest:
 
     def finish(self, sent: int) -> None:
         HTTP_ACTIVE.labels(self.method).dec()
-        labels = (self.method, route_label(self.environ.get("PATH_INFO", "")), self.status)
+        # Matched by Django already (RouteSpanNameMiddleware); resolved here only for requests
+        # that never reached a view (static files, unknown paths).
+        route = self.environ.get(ROUTE_ENVIRON_KEY) or route_label(
+            self.environ.get("PATH_INFO", "")
+        )
+        labels = (self.method, route, self.status)
         HTTP_DURATION.labels(*labels).observe(time.perf_counter() - self.started)
         HTTP_REQUEST_BODY.labels(*labels).observe(self.input.received)
         HTTP_RESPONSE_BODY.labels(*labels).observe(sent)

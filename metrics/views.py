@@ -16,7 +16,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
-from files.errors import MetricsForbidden
+from accounts.tokens import bearer_token
+from files.errors import MetricsForbidden, Unauthorized
 from files.http import api_view
 from files.models import Upload
 from labdropbox.proxies import client_address
@@ -33,14 +34,15 @@ def metrics(request: HttpRequest) -> HttpResponse:
 def may_scrape(request: HttpRequest) -> bool:
     """METRICS_TOKEN as the bearer token, or a client in METRICS_ALLOWED_NETWORKS (loopback by
     default), or anyone while the API itself is open."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    expected = settings.METRICS_TOKEN.encode()
-    if (
-        expected
-        and scheme.lower() == "bearer"
-        and hmac.compare_digest(token.strip().encode(), expected)
-    ):
-        return True
+    if settings.METRICS_TOKEN:
+        try:
+            token = bearer_token(request.headers.get("Authorization", ""))
+        except Unauthorized:  # a malformed header proves nothing; the address may still do
+            token = None
+        if token is not None and hmac.compare_digest(
+            token.encode(), settings.METRICS_TOKEN.encode()
+        ):
+            return True
     try:
         address = ipaddress.ip_address(client_address(request))
     except ValueError:

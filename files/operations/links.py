@@ -8,7 +8,6 @@ is stored (192 random bits: a fast hash is enough), so a database leak leaks no 
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import uuid
@@ -20,6 +19,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.callers import Caller
+from accounts.tokens import digest_of
 from files.errors import FileNotFound, LinkNotFound
 from files.metadata import get_visible_file_meta
 from files.models import ShareLink
@@ -28,10 +28,6 @@ from labdropbox.bodies import CountedBody
 log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 24
-
-
-def link_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def create_link(
@@ -47,7 +43,7 @@ def create_link(
         link = ShareLink.objects.create(
             file_id=meta.id,
             prefix=token[:8],
-            digest=link_digest(token),
+            digest=digest_of(token),
             created_by_id=caller.user_id,
             expires_at=expires_at,
             max_downloads=max_downloads,
@@ -86,7 +82,7 @@ def find_live_link(token: str) -> ShareLink:
     """The link this token opens: LinkNotFound if none, or it is revoked, expired or spent."""
     if not 0 < len(token) <= 100:
         raise LinkNotFound()
-    found = live_links().select_related("file__owner").filter(digest=link_digest(token))
+    found = live_links().select_related("file__owner").filter(digest=digest_of(token))
     link = found.first()
     if link is None or link.is_spent:
         raise LinkNotFound()
