@@ -20,7 +20,7 @@ from files.errors import FileNotFound
 from files.models import Chunk, File
 from files.spans import tracer
 from files.storage import chunk_key
-from metrics.registry import CACHE_LOOKUPS
+from metrics.registry import CACHE_LOOKUPS, labelled
 
 # Bump when the cached shape changes: old entries are then simply never read again.
 CACHE_VERSION = 3
@@ -114,7 +114,7 @@ def get_file_meta(raw_id: str) -> FileMeta:
     with tracer.start_as_current_span(spans.CACHE_LOOKUP) as span:
         entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
         span.set_attribute("cache.hit", entry is not None)
-    CACHE_LOOKUPS.labels("miss" if entry is None else "hit").inc()
+    labelled(CACHE_LOOKUPS, "miss" if entry is None else "hit").inc()
     if entry == TOMBSTONE:
         raise FileNotFound(str(file_id))
     if entry is not None:

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-from metrics.registry import DB_DURATION
+from metrics.registry import DB_DURATION, labelled
 
 OPERATIONS = ("SELECT", "INSERT", "UPDATE", "DELETE")
 
@@ -21,7 +21,7 @@ def time_query(execute: Callable, sql: str, params: Any, many: bool, context: An
         return execute(sql, params, many, context)
     finally:
         operation = verb if verb in OPERATIONS else "other"
-        DB_DURATION.labels(operation).observe(time.perf_counter() - started)
+        labelled(DB_DURATION, operation).observe(time.perf_counter() - started)
 
 
 def install(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:

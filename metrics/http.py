@@ -14,7 +14,13 @@ from django.urls import Resolver404, get_resolver
 
 from labdropbox.bodies import CountedBody
 from labdropbox.tracing import ROUTE_ENVIRON_KEY, route_template
-from metrics.registry import HTTP_ACTIVE, HTTP_DURATION, HTTP_REQUEST_BODY, HTTP_RESPONSE_BODY
+from metrics.registry import (
+    HTTP_ACTIVE,
+    HTTP_DURATION,
+    HTTP_REQUEST_BODY,
+    HTTP_RESPONSE_BODY,
+    labelled,
+)
 
 # Any other method is counted as _OTHER (OpenTelemetry's convention): a client cannot add labels.
 KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
@@ -48,7 +54,8 @@ class MeasuredRequest:
         self.status = "500"  # unless the application starts a response
         self.input = CountingInput(environ["wsgi.input"])
         environ["wsgi.input"] = self.input
-        HTTP_ACTIVE.labels(self.method).inc()
+        self.active = labelled(HTTP_ACTIVE, self.method)
+        self.active.inc()
 
     def start_response(self, start_response: Callable) -> Callable:
         def started(status: str, headers: list, *exc_info: Any) -> Any:
@@ -58,16 +65,16 @@ class MeasuredRequest:
         return started
 
     def finish(self, sent: int) -> None:
-        HTTP_ACTIVE.labels(self.method).dec()
+        self.active.dec()
         # Matched by Django already (RouteSpanNameMiddleware); resolved here only for requests
         # that never reached a view (static files, unknown paths).
         route = self.environ.get(ROUTE_ENVIRON_KEY) or route_label(
             self.environ.get("PATH_INFO", "")
         )
         labels = (self.method, route, self.status)
-        HTTP_DURATION.labels(*labels).observe(time.perf_counter() - self.started)
-        HTTP_REQUEST_BODY.labels(*labels).observe(self.input.received)
-        HTTP_RESPONSE_BODY.labels(*labels).observe(sent)
+        labelled(HTTP_DURATION, *labels).observe(time.perf_counter() - self.started)
+        labelled(HTTP_REQUEST_BODY, *labels).observe(self.input.received)
+        labelled(HTTP_RESPONSE_BODY, *labels).observe(sent)
 
 
 class CountingInput:

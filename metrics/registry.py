@@ -12,6 +12,9 @@ of workers. Gauges of things in progress count only live workers (`livesum`).
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 # OpenTelemetry's advised boundaries for http.server.request.duration, in seconds.
@@ -86,3 +89,11 @@ TRACE_SPANS_DROPPED = Counter(
     "labdropbox_trace_recorder_dropped_spans",
     "Spans the built-in trace recorder did not keep (its queue was full, or over its rate).",
 )
+
+
+@functools.cache
+def labelled(metric: Any, *values: str) -> Any:
+    """`metric.labels(*values)`, looked up once: the library finds a child under the metric's
+    lock, which costs more than observing it, and this runs several times per request. Labels
+    are bounded, so is this cache."""
+    return metric.labels(*values)

@@ -19,7 +19,13 @@ from django.conf import settings
 
 from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from files.storage import CHUNK_PREFIX, StoredObject
-from metrics.registry import CHUNK_BYTES_READ, CHUNK_BYTES_WRITTEN, S3_DURATION, S3_ERRORS
+from metrics.registry import (
+    CHUNK_BYTES_READ,
+    CHUNK_BYTES_WRITTEN,
+    S3_DURATION,
+    S3_ERRORS,
+    labelled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +159,7 @@ def _s3_errors(key: str, operation: str) -> Iterator[None]:
         S3_ERRORS.labels(operation, "unreachable").inc()
         raise StorageUnavailable(f"S3 unreachable for {key}: {exc}") from exc
     finally:
-        S3_DURATION.labels(operation).observe(time.perf_counter() - started)
+        labelled(S3_DURATION, operation).observe(time.perf_counter() - started)
 
 
 def s3_endpoint_url(endpoint: str, secure: bool) -> str:
