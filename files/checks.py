@@ -8,6 +8,7 @@ import re
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
+from django.utils.module_loading import import_string
 
 # S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending
 # with a letter or digit.
@@ -86,3 +87,28 @@ def network_errors(setting: str, entries: list[str], check_id: str) -> list[Erro
                 )
             )
     return errors
+
+
+@register()
+def check_chunk_storage(app_configs, **kwargs) -> list[Error]:
+    """CHUNK_STORAGE=django needs a STORAGES["chunks"] whose backend can be imported (with its
+    library: django-storages' extras)."""
+    if settings.CHUNK_STORAGE != "django":
+        return []
+    config = settings.STORAGES.get("chunks")
+    if not config or not config.get("BACKEND"):
+        problem = "CHUNK_STORAGE=django but STORAGES has no 'chunks' backend."
+    else:
+        try:
+            import_string(config["BACKEND"])
+            return []
+        except ImportError as exc:
+            problem = f"The chunk storage backend {config['BACKEND']} cannot be imported: {exc}"
+    return [
+        Error(
+            problem,
+            hint="Set CHUNK_STORAGE_BACKEND (e.g. storages.backends.s3.S3Storage) and "
+            "CHUNK_STORAGE_OPTIONS (a JSON object), or STORAGES['chunks'] in your settings.",
+            id="files.E004",
+        )
+    ]

@@ -53,6 +53,11 @@ def upload_chunk(index: int) -> str:
     return f"upload_chunk_{index}"
 
 
+def storage_call(method: str) -> str:
+    """A call of a Django storage backend (CHUNK_STORAGE=django): `Storage.open`…"""
+    return f"Storage.{method}"
+
+
 def file_attributes(file_id: object, name: str, size: int, chunk_count: int) -> dict:
     """The attributes every file operation span carries."""
     return {

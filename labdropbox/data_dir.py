@@ -23,10 +23,18 @@ def data_dir() -> Path:
     return Path(env_str("DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 
+# Each of these puts the service's data or state outside this machine's DATA_DIR.
+REMOTE_SETTINGS = ("MINIO_ENDPOINT", "TIDB_HOST", "REDIS_HOST", "CHUNK_STORAGE")
+
+
+def runs_embedded() -> bool:
+    """Nothing but DATA_DIR holds the service's data: none of REMOTE_SETTINGS is set."""
+    return not any(env_str(name) for name in REMOTE_SETTINGS)
+
+
 def key_is_generated() -> bool:
     """No SECRET_KEY is configured and the settings accept a generated one: embedded or DEBUG."""
-    embedded = not any(env_str(name) for name in ("MINIO_ENDPOINT", "TIDB_HOST", "REDIS_HOST"))
-    return not env_str("SECRET_KEY") and (embedded or env_bool("DEBUG", False))
+    return not env_str("SECRET_KEY") and (runs_embedded() or env_bool("DEBUG", False))
 
 
 def read_key_file(folder: Path) -> str:

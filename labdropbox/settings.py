@@ -2,8 +2,9 @@
 
 With nothing set the service runs embedded: SQLite, chunk objects in a folder and a local-memory
 cache, all under DATA_DIR. Each real component switches on when its variable is set:
-MINIO_ENDPOINT (S3), TIDB_HOST (MySQL protocol) and REDIS_HOST (Redis). Importing this module
-writes nothing (labdropbox/data_dir.py creates the folder and the key at start-up).
+MINIO_ENDPOINT (S3) or CHUNK_STORAGE (a Django storage backend), TIDB_HOST (MySQL protocol) and
+REDIS_HOST (Redis). Importing this module writes nothing (labdropbox/data_dir.py creates the
+folder and the key at start-up).
 """
 
 from __future__ import annotations
@@ -11,12 +12,21 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from labdropbox.data_dir import data_dir, key_is_generated, read_key_file
-from labdropbox.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+from labdropbox.data_dir import data_dir, key_is_generated, read_key_file, runs_embedded
+from labdropbox.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_int,
+    env_json_object,
+    env_list,
+    env_str,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
@@ -27,7 +37,10 @@ DATA_DIR = data_dir()
 MINIO_ENDPOINT = env_str("MINIO_ENDPOINT")
 TIDB_HOST = env_str("TIDB_HOST")
 REDIS_HOST = env_str("REDIS_HOST")
-EMBEDDED = not (MINIO_ENDPOINT or TIDB_HOST or REDIS_HOST)
+# `django`: chunk objects go through the Django storage STORAGES["chunks"] (below) instead of
+# the S3 bucket of MINIO_ENDPOINT or the folder under DATA_DIR.
+CHUNK_STORAGE = env_choice("CHUNK_STORAGE", "", ("", "django"))
+EMBEDDED = runs_embedded()
 
 
 def _secret_key() -> str:
@@ -37,7 +50,8 @@ def _secret_key() -> str:
         return configured
     if not key_is_generated():
         raise ImproperlyConfigured(
-            "SECRET_KEY must be set when MINIO_ENDPOINT, TIDB_HOST or REDIS_HOST is configured"
+            "SECRET_KEY must be set when MINIO_ENDPOINT, TIDB_HOST, REDIS_HOST or CHUNK_STORAGE "
+            "is configured"
         )
     # A process started by none of the entry points that generate the key (a test run, a
     # one-off script) gets a key of its own: it signs nothing that another process must read.
@@ -295,6 +309,18 @@ MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
 S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 3.0, minimum=0.1)
 S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 20.0, minimum=0.1)
 S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+# With CHUNK_STORAGE=django: any Django storage backend (django-storages' S3Storage,
+# AzureStorage, GoogleCloudStorage, SFTPStorage…) and its options as a JSON object. A settings
+# module of your own may set STORAGES["chunks"] instead.
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+if CHUNK_STORAGE_BACKEND := env_str("CHUNK_STORAGE_BACKEND"):
+    STORAGES["chunks"] = {
+        "BACKEND": CHUNK_STORAGE_BACKEND,
+        "OPTIONS": env_json_object("CHUNK_STORAGE_OPTIONS"),
+    }
 
 # --- Tracing -----------------------------------------------------------------------------------
 SERVICE_NAME = env_str("OTEL_SERVICE_NAME", "labdropbox-service")
@@ -338,5 +364,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # The Azure SDK logs every request and response at INFO, paramiko every connection.
+        "azure": {"level": "WARNING"},
+        "paramiko": {"level": "WARNING"},
+    },
 }

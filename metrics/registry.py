@@ -59,6 +59,18 @@ S3_ERRORS = Counter(
     "S3 requests that failed, by operation and S3 error code (or `unreachable`).",
     ("operation", "code"),
 )
+STORAGE_CALL_DURATION = Histogram(
+    "labdropbox_storage_call_duration_seconds",
+    "Duration of calls of a Django storage backend (CHUNK_STORAGE=django), by Storage method.",
+    ("method",),
+    buckets=DURATION_BUCKETS,
+)
+STORAGE_CALL_ERRORS = Counter(
+    "labdropbox_storage_call_errors",
+    "Calls of a Django storage backend that failed, by Storage method and the error they "
+    "became (ChunkNotFound, StorageUnavailable, StorageRejected).",
+    ("method", "error"),
+)
 CHUNK_BYTES_READ = Counter("labdropbox_chunk_bytes_read", "Bytes of chunk objects read.")
 CHUNK_BYTES_WRITTEN = Counter("labdropbox_chunk_bytes_written", "Bytes of chunk objects stored.")
 CHUNK_VERIFICATION_FAILURES = Counter(

@@ -1,4 +1,5 @@
-"""All chunk object I/O: an S3 bucket when MINIO_ENDPOINT is set, else a folder under DATA_DIR.
+"""All chunk object I/O: an S3 bucket when MINIO_ENDPOINT is set, else a folder under DATA_DIR;
+any Django storage backend (STORAGES["chunks"]) with CHUNK_STORAGE=django.
 
 Library errors never leave this package. Callers see three exceptions of files.errors, whatever
 the backend: ChunkNotFound (the object is not there), StorageUnavailable (the store could not be
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -63,6 +65,14 @@ class ChunkStore(Protocol):
 @functools.cache
 def get_store() -> ChunkStore:
     """The process's chunk store, created on first use (after gunicorn forks)."""
+    if settings.CHUNK_STORAGE == "django":
+        from files.storage.django import DjangoStore
+
+        if "chunks" not in settings.STORAGES:
+            raise ImproperlyConfigured(
+                "CHUNK_STORAGE=django needs STORAGES['chunks']: set CHUNK_STORAGE_BACKEND"
+            )
+        return DjangoStore(settings.STORAGES["chunks"])
     if settings.MINIO_ENDPOINT:
         from files.storage.s3 import S3Store, s3_client, s3_endpoint_url
 
@@ -85,6 +95,8 @@ def _forget_store() -> None:
 os.register_at_fork(after_in_child=_forget_store)
 
 STORE_SETTINGS = {
+    "CHUNK_STORAGE",
+    "STORAGES",
     "MINIO_ENDPOINT",
     "MINIO_BUCKET",
     "MINIO_ACCESS_KEY",

@@ -1,0 +1,393 @@
+"""Chunk objects through any Django storage backend: STORAGES["chunks"], with CHUNK_STORAGE=django.
+
+django-storages reaches Azure Blob Storage, Google Cloud Storage, SFTP servers and S3 this way,
+and Django's own FileSystemStorage works too. The object keys, the interface and the error
+contract are the S3 and filesystem stores': callers cannot tell them apart, except by speed.
+
+What the Storage API does not give, this store adds:
+
+- Overwrite. A retried chunk must replace its object. Storage.save() would give it a new name
+  (`0_a1B2c3`) when the name is taken, so the backend is subclassed to keep names as they are,
+  and the options that make a backend refuse or rename an existing name are turned off.
+- Errors. Every backend raises its own library's exceptions; they become ChunkNotFound,
+  StorageUnavailable or StorageRejected here (see `storage_error`).
+- Threads. Each chunk I/O thread has its own backend instance, so an SFTP connection or an
+  Azure client is never shared between threads, and an instance whose connection failed is
+  dropped and made anew on the thread's next call.
+- Spans and metrics: one `Storage.<method>` span per call (under `download_chunk_{i}` or
+  `upload_chunk_{i}`), timed by `labdropbox_storage_call_duration_seconds`.
+
+A ranged read reads the whole chunk (a chunk is small) and slices it.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+from django.core.files.base import ContentFile
+from django.core.files.storage import Storage
+from django.utils.module_loading import import_string
+
+from files import spans
+from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
+from files.storage import CHUNK_PREFIX, StoredObject
+from files.storage.s3 import _client_error
+from metrics.registry import (
+    CHUNK_BYTES_READ,
+    CHUNK_BYTES_WRITTEN,
+    STORAGE_CALL_DURATION,
+    STORAGE_CALL_ERRORS,
+    labelled,
+)
+
+log = logging.getLogger(__name__)
+
+# Options that make a backend refuse (Azure) or rename (Django's FileSystemStorage: it creates
+# files exclusively) a name that exists. The store always overwrites, so they are set here.
+OVERWRITE_OPTIONS = {
+    "AzureStorage": {"overwrite_files": True},
+    "FileSystemStorage": {"allow_overwrite": True},
+    "S3Storage": {"file_overwrite": True},
+    "GoogleCloudStorage": {"file_overwrite": True},
+}
+# Backends that make a folder before writing into it, and fail when another thread made it
+# first: the first chunk of each folder is written alone.
+FOLDER_MAKERS = {"SFTPStorage"}
+# Backends whose delete() swallows every OSError, a lost connection included: the store asks
+# whether the object is gone instead of trusting the silence.
+SILENT_DELETES = {"SFTPStorage"}
+
+
+class DjangoStore:
+    """Chunk objects in the Django storage that `config` (a STORAGES entry) describes."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        try:
+            backend = import_string(config["BACKEND"])
+        except (KeyError, ImportError) as exc:
+            raise ImproperlyConfigured(
+                f"STORAGES['chunks'] names no importable backend: {exc}"
+            ) from exc
+        self.backend_name = backend.__name__
+        self.backend = adapted(backend)
+        self.options = dict(config.get("OPTIONS") or {})
+        for name, options in OVERWRITE_OPTIONS.items():
+            if is_kind(backend, name):
+                self.options.update(options)
+        self.description = f"Django storage {config['BACKEND']} ({describe(self.options)})"
+        self._local = threading.local()
+        self._makes_folders = any(is_kind(backend, name) for name in FOLDER_MAKERS)
+        self._folder_lock = threading.Lock()
+        self._folders_made: dict[str, None] = {}  # the newest few, oldest first
+
+    def storage(self) -> Storage:
+        """This thread's backend instance."""
+        storage = getattr(self._local, "storage", None)
+        if storage is None:
+            storage = self._local.storage = self.backend(**self.options)
+        return storage
+
+    def put(self, key: str, data: bytes) -> None:
+        folder = key.rpartition("/")[0]
+        if self._makes_folders and folder not in self._folders_made:
+            with self._folder_lock:
+                name = self._save(key, data)
+                self._folders_made[folder] = None
+                if len(self._folders_made) > 256:
+                    del self._folders_made[next(iter(self._folders_made))]
+        else:
+            name = self._save(key, data)
+        if name != key:  # a backend that renames in _save itself: never keep the copy
+            self.delete_many([name])
+            raise StorageRejected(
+                f"{self.backend_name} stored {key} as {name}: the backend must overwrite"
+            )
+        CHUNK_BYTES_WRITTEN.inc(len(data))
+
+    def _save(self, key: str, data: bytes) -> str:
+        with self._call("save", key) as storage:
+            return storage.save(key, ContentFile(data))
+
+    def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
+        with self._call("open", key) as storage, storage.open(key, "rb") as file:
+            data = file.read()
+        CHUNK_BYTES_READ.inc(len(data))
+        return data[start:stop] if start or stop is not None else data
+
+    def delete_many(self, keys: Iterable[str]) -> list[str]:
+        failed = []
+        for key in keys:
+            try:
+                with self._call("delete", key) as storage:
+                    storage.delete(key)
+                    gone = not (self.backend_name in SILENT_DELETES and storage.exists(key))
+            except ChunkNotFound:
+                continue  # a missing object counts as deleted
+            except (StorageUnavailable, StorageRejected):
+                log.warning("could not delete chunk object %s", key, exc_info=True)
+                gone = False
+            if not gone:
+                failed.append(key)
+        return failed
+
+    def list(self, prefix: str = CHUNK_PREFIX) -> Iterator[StoredObject]:
+        yield from self._walk(prefix.rstrip("/"))
+
+    def _walk(self, folder: str) -> Iterator[StoredObject]:
+        try:
+            with self._call("listdir", folder) as storage:
+                folders, names = storage.listdir(folder)
+        except ChunkNotFound:  # no such folder (SFTP, a file system): nothing stored there
+            return
+        for name in sorted(names):
+            # Azure's listdir answers every blob under the folder by its full name.
+            key = name if name.startswith(f"{folder}/") else f"{folder}/{name}"
+            try:
+                with self._call("size", key) as storage:
+                    size, modified = storage.size(key), storage.get_modified_time(key)
+            except ChunkNotFound:  # deleted while we looked
+                continue
+            if modified.tzinfo is None:
+                modified = modified.replace(tzinfo=UTC)
+            yield StoredObject(key, size, modified)
+        for child in sorted(folders):
+            yield from self._walk(f"{folder}/{child}")
+
+    def ensure_bucket(self) -> bool:
+        with self._call("ensure_bucket", "") as storage:
+            return create_container(storage)
+
+    def check(self) -> None:
+        try:
+            with self._call("listdir", "") as storage:
+                storage.listdir("")
+        except ChunkNotFound as exc:
+            raise StorageUnavailable(
+                f"{self.description}: its bucket or folder is missing"
+            ) from exc
+
+    @contextmanager
+    def _call(self, method: str, key: str) -> Iterator[Storage]:
+        """One call of the backend, in its own span, timed; its errors made ours. A failed
+        connection is not reused: the thread's next call builds a new backend instance."""
+        started = time.perf_counter()
+        with spans.tracer.start_as_current_span(
+            spans.storage_call(method),
+            attributes={"storage.backend": self.backend_name, "storage.key": key},
+        ):
+            try:
+                yield self.storage()
+            except Exception as exc:
+                error = storage_error(key, exc)
+                labelled(STORAGE_CALL_ERRORS, method, type(error).__name__).inc()
+                if not isinstance(error, ChunkNotFound):
+                    self._forget_storage()
+                if error is exc:
+                    raise
+                raise error from exc
+            finally:
+                labelled(STORAGE_CALL_DURATION, method).observe(time.perf_counter() - started)
+
+    def _forget_storage(self) -> None:
+        storage = getattr(self._local, "storage", None)
+        self._local.storage = None
+        close = getattr(storage, "close", None)
+        if callable(close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001  (closing a broken connection may fail too)
+                log.debug("closing a failed %s", self.backend_name, exc_info=True)
+
+
+@functools.cache
+def adapted(backend: type[Storage]) -> type[Storage]:
+    """`backend`, keeping every name as it is asked for instead of finding a free one, and with
+    the S3_* timeouts and attempts as its defaults where the backend's own would let one chunk
+    hang a request for minutes (the SDKs' defaults: 60 s timeouts, ten retries, none at all)."""
+
+    def get_available_name(self: Storage, name: str, max_length: int | None = None) -> str:
+        if max_length is not None and len(name) > max_length:
+            raise SuspiciousOperation(f"{name} is longer than {max_length} characters")
+        return name
+
+    methods: dict[str, Any] = {"get_available_name": get_available_name}
+    if is_kind(backend, "S3Storage"):
+        methods["__init__"] = _bounded_s3_init(backend)
+    elif is_kind(backend, "AzureStorage"):
+        methods["_get_service_client"] = _bounded_azure_client(backend)
+    elif is_kind(backend, "SFTPStorage"):
+        methods["_connect"] = _bounded_sftp_connect(backend)
+    return type(f"Adapted{backend.__name__}", (backend,), methods)
+
+
+def _bounded_s3_init(backend: Any) -> Any:
+    def __init__(self: Any, **options: Any) -> None:
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
+
+        backend.__init__(self, **options)
+        ours = Config(
+            connect_timeout=settings.S3_CONNECT_TIMEOUT,
+            read_timeout=settings.S3_READ_TIMEOUT,
+            retries={"mode": "standard", "total_max_attempts": settings.S3_MAX_ATTEMPTS},
+            max_pool_connections=settings.CHUNK_IO_THREADS,
+        )
+        self.client_config = ours.merge(self.client_config)  # what OPTIONS set wins
+        if "transfer_config" not in options:
+            # A chunk is one GetObject: on the calling thread, so its span stays in the trace.
+            self.transfer_config = TransferConfig(use_threads=False)
+
+    return __init__
+
+
+def _bounded_azure_client(backend: Any) -> Any:
+    def _get_service_client(self: Any) -> Any:
+        from azure.storage.blob import BlobServiceClient, LinearRetry
+
+        self.client_options = {
+            "connection_timeout": settings.S3_CONNECT_TIMEOUT,
+            "read_timeout": settings.S3_READ_TIMEOUT,
+            # Instead of the blob SDK's own retries, which wait 15 s, then 18 s…
+            "retry_policy": LinearRetry(
+                backoff=1, random_jitter_range=1, retry_total=settings.S3_MAX_ATTEMPTS - 1
+            ),
+            **(self.client_options or {}),
+        }
+        if self.connection_string is None:
+            return backend._get_service_client(self)
+        # django-storages leaves client_options out when it is given a connection string.
+        return BlobServiceClient.from_connection_string(
+            self.connection_string, **self.client_options
+        )
+
+    return _get_service_client
+
+
+def _bounded_sftp_connect(backend: Any) -> Any:
+    def _connect(self: Any) -> None:
+        for timeout in ("timeout", "banner_timeout", "auth_timeout"):
+            self.params.setdefault(timeout, settings.S3_CONNECT_TIMEOUT)
+        backend._connect(self)
+        if self._sftp is not None:  # and no SFTP request waits forever for its answer
+            self._sftp.get_channel().settimeout(settings.S3_READ_TIMEOUT)
+
+    return _connect
+
+
+def is_kind(backend: type, name: str) -> bool:
+    """Whether `backend` is the class called `name` or derives from it (by name, so that no
+    optional library is imported to ask)."""
+    return any(cls.__name__ == name for cls in backend.__mro__)
+
+
+def describe(options: dict[str, Any]) -> str:
+    """Where the objects are, from the options, never with a secret."""
+    for option in ("bucket_name", "azure_container", "root_path", "location", "host"):
+        if options.get(option):
+            return f"{option}={options[option]}"
+    return "default options"
+
+
+# --- errors ------------------------------------------------------------------------------------
+
+# By class name, so that the optional libraries need not be installed to be recognised.
+NOT_FOUND_TYPES = {"FileNotFoundError", "ResourceNotFoundError", "NotFound"}
+REJECTED_TYPES = {
+    "PermissionError",  # the file system or SFTP server refuses
+    "SuspiciousOperation",
+    "AuthenticationException",  # paramiko: wrong key or password
+    "BadHostKeyException",
+    "ClientAuthenticationError",  # azure-core: wrong account key or SAS
+    "ResourceExistsError",  # azure-core: an object that may not be overwritten
+    "DefaultCredentialsError",  # google-auth: no credentials configured
+    "RefreshError",  # google-auth: credentials refused
+    "ImproperlyConfigured",
+}
+
+
+def storage_error(key: str, exc: BaseException) -> BaseException:
+    """The error contract's exception for whatever a backend raised."""
+    if isinstance(exc, ChunkNotFound | StorageUnavailable | StorageRejected):
+        return exc
+    if isinstance(exc, ClientError):  # S3Storage, through boto3: the S3 store's own rules
+        return _client_error(key, exc)
+    if isinstance(exc, BotoCoreError):
+        return StorageUnavailable(f"S3 unreachable for {key}: {exc}")
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    if names & NOT_FOUND_TYPES or getattr(exc, "errno", None) == errno.ENOENT:
+        return ChunkNotFound(key)
+    status = http_status(exc)
+    if status == 404:
+        return ChunkNotFound(key)
+    message = f"{type(exc).__name__} for {key}: {exc}"
+    if names & REJECTED_TYPES or getattr(exc, "errno", None) in (errno.EACCES, errno.EPERM):
+        return StorageRejected(message)
+    if status is not None and 400 <= status < 500 and status not in (408, 429):
+        return StorageRejected(message)
+    # Connection refused, reset or timed out, an SSH channel closed, a 5xx, a 408 or 429,
+    # anything unknown: the store failed for now, and trying again may succeed.
+    return StorageUnavailable(message)
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status an SDK's error carries: azure-core's status_code, google's code."""
+    for attribute in ("status_code", "code"):
+        value = getattr(exc, attribute, None)
+        if isinstance(value, int) and 100 <= value < 600:
+            return value
+    return None
+
+
+# --- buckets -----------------------------------------------------------------------------------
+
+
+def create_container(storage: Any) -> bool:
+    """Create the bucket, container or folder the backend writes to, if the backend has one
+    that can be made; True if it was created. A backend not known here is left as it is."""
+    kind = type(storage)
+    if is_kind(kind, "S3Storage"):
+        client, bucket = storage.connection.meta.client, storage.bucket_name
+        try:
+            client.head_bucket(Bucket=bucket)
+            return False
+        except ClientError as exc:
+            if not isinstance(_client_error(bucket, exc), ChunkNotFound):
+                raise
+        client.create_bucket(Bucket=bucket)
+        return True
+    if is_kind(kind, "AzureStorage"):
+        container = storage.client
+        if container.exists():
+            return False
+        container.create_container()
+        return True
+    if is_kind(kind, "GoogleCloudStorage"):
+        bucket = storage.bucket
+        if bucket.exists():
+            return False
+        bucket.create()
+        return True
+    if is_kind(kind, "SFTPStorage"):
+        root = storage.root_path or "."
+        if storage._path_exists(root):
+            return False
+        storage._mkdir(root)
+        return True
+    if is_kind(kind, "FileSystemStorage"):
+        if storage.exists(""):
+            return False
+        os.makedirs(storage.location, exist_ok=True)
+        return True
+    return False

@@ -1,0 +1,194 @@
+"""CHUNK_STORAGE=django without a server: how it is configured, how every backend's errors become
+ours, and what the store does to a backend (overwrite, bounded timeouts). Google Cloud Storage
+has no emulator that installs here, so its backend is checked this way only; the S3, Azure and
+SFTP backends also run the store-parametrized tests against real servers (testing/storages.py).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+
+import paramiko
+import pytest
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+)
+from botocore.exceptions import ClientError, EndpointConnectionError
+from django.core.exceptions import SuspiciousOperation
+from django.core.files.storage import FileSystemStorage
+from google.api_core import exceptions as google
+from google.auth.exceptions import DefaultCredentialsError, TransportError
+
+from files.checks import check_chunk_storage
+from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
+from files.storage import get_store
+from files.storage.django import DjangoStore, adapted, storage_error
+from files.tests.test_settings import load_settings
+
+GCS = "storages.backends.gcloud.GoogleCloudStorage"
+
+
+def s3_error(code: str, status: int) -> ClientError:
+    return ClientError(
+        {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+        "GetObject",
+    )
+
+
+def azure_error(status: int) -> HttpResponseError:
+    error = HttpResponseError(message="m")
+    error.status_code = status
+    return error
+
+
+@pytest.mark.parametrize(
+    ("raised", "becomes"),
+    [
+        # any backend, and Django's FileSystemStorage
+        (FileNotFoundError(errno.ENOENT, "gone"), ChunkNotFound),
+        (PermissionError(errno.EACCES, "no"), StorageRejected),
+        (SuspiciousOperation("../x"), StorageRejected),
+        (ConnectionRefusedError(errno.ECONNREFUSED, "refused"), StorageUnavailable),
+        (TimeoutError("slow"), StorageUnavailable),
+        (RuntimeError("something else"), StorageUnavailable),
+        # S3Storage (boto3): the S3 store's own rules
+        (s3_error("404", 404), ChunkNotFound),
+        (s3_error("NoSuchBucket", 404), StorageRejected),
+        (s3_error("AccessDenied", 403), StorageRejected),
+        (s3_error("SlowDown", 503), StorageUnavailable),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), StorageUnavailable),
+        # AzureStorage (azure-core)
+        (ResourceNotFoundError("no blob"), ChunkNotFound),
+        (ClientAuthenticationError("bad key"), StorageRejected),
+        (azure_error(403), StorageRejected),
+        (azure_error(503), StorageUnavailable),
+        (azure_error(429), StorageUnavailable),
+        (ServiceRequestError("refused"), StorageUnavailable),
+        # SFTPStorage (paramiko)
+        (OSError(errno.ENOENT, "No such file"), ChunkNotFound),
+        (paramiko.AuthenticationException("key refused"), StorageRejected),
+        (paramiko.SSHException("channel closed"), StorageUnavailable),
+        (EOFError(), StorageUnavailable),
+        (TimeoutError("timed out"), StorageUnavailable),
+        # GoogleCloudStorage (google-api-core, google-auth)
+        (google.NotFound("no object"), ChunkNotFound),
+        (google.Forbidden("no permission"), StorageRejected),
+        (google.Unauthorized("no token"), StorageRejected),
+        (google.TooManyRequests("slow down"), StorageUnavailable),
+        (google.ServiceUnavailable("down"), StorageUnavailable),
+        (google.InternalServerError("oops"), StorageUnavailable),
+        (DefaultCredentialsError("no credentials"), StorageRejected),
+        (TransportError("unreachable"), StorageUnavailable),
+    ],
+    ids=lambda value: type(value).__name__ if isinstance(value, BaseException) else "",
+)
+def test_every_backends_errors_become_the_error_contract(raised, becomes):
+    error = storage_error("chunks/a/0", raised)
+
+    assert type(error) is becomes
+    if becomes is ChunkNotFound:
+        assert "chunks/a/0" in str(error)
+
+
+def test_env_configures_the_chunks_storage(tmp_path):
+    options = {"bucket_name": "lab", "project_id": "p"}
+    show = load_settings(
+        tmp_path,
+        SECRET_KEY="x",
+        CHUNK_STORAGE="django",
+        CHUNK_STORAGE_BACKEND=GCS,
+        CHUNK_STORAGE_OPTIONS=json.dumps(options),
+    )
+
+    assert show["store"] == "DjangoStore"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CHUNK_STORAGE": "azure"}, "CHUNK_STORAGE must be one of , django"),
+        ({"CHUNK_STORAGE_BACKEND": GCS, "CHUNK_STORAGE_OPTIONS": "{nope"}, "JSON object"),
+        ({"CHUNK_STORAGE_BACKEND": GCS, "CHUNK_STORAGE_OPTIONS": "[1]"}, "JSON object"),
+        ({"CHUNK_STORAGE": "django"}, "SECRET_KEY must be set"),  # data leaves the machine
+    ],
+)
+def test_bad_chunk_storage_settings_stop_start_up(tmp_path, env, message):
+    with pytest.raises(AssertionError, match=message):
+        load_settings(tmp_path, **env)
+
+
+def test_a_missing_or_unimportable_backend_is_files_e004(settings):
+    settings.CHUNK_STORAGE = "django"
+    settings.STORAGES = {"default": settings.STORAGES["default"]}
+    assert [error.id for error in check_chunk_storage(None)] == ["files.E004"]
+
+    settings.STORAGES = {**settings.STORAGES, "chunks": {"BACKEND": "storages.backends.nope.X"}}
+    assert [error.id for error in check_chunk_storage(None)] == ["files.E004"]
+
+    settings.STORAGES = {**settings.STORAGES, "chunks": {"BACKEND": GCS}}
+    assert check_chunk_storage(None) == []
+
+
+def test_google_cloud_storage_is_configured_to_overwrite_with_our_bucket(settings):
+    settings.CHUNK_STORAGE = "django"
+    options = {"bucket_name": "lab-chunks", "project_id": "lab", "file_overwrite": False}
+    settings.STORAGES = {**settings.STORAGES, "chunks": {"BACKEND": GCS, "OPTIONS": options}}
+
+    store = get_store()
+    backend = store.storage()
+
+    assert isinstance(store, DjangoStore)
+    assert store.description == f"Django storage {GCS} (bucket_name=lab-chunks)"
+    assert backend.bucket_name == "lab-chunks"
+    assert backend.file_overwrite is True  # whatever OPTIONS said
+    assert backend.get_available_name("chunks/a/0") == "chunks/a/0"
+
+
+class Unreachable:
+    """A GCS bucket object whose every call fails as google-cloud-storage does offline."""
+
+    def exists(self):
+        raise TransportError("no route to storage.googleapis.com")
+
+    def get_blob(self, name, **kwargs):
+        raise TransportError("no route to storage.googleapis.com")
+
+
+def test_google_cloud_storage_offline_is_storage_unavailable(settings):
+    settings.CHUNK_STORAGE = "django"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "chunks": {"BACKEND": GCS, "OPTIONS": {"bucket_name": "b", "project_id": "p"}},
+    }
+    store = get_store()
+
+    for call in (store.ensure_bucket, lambda: store.get("chunks/a/0")):
+        store.storage()._bucket = Unreachable()  # a failed backend instance is replaced
+        with pytest.raises(StorageUnavailable):
+            call()
+
+
+def test_names_are_never_changed_to_free_ones(tmp_path):
+    store = DjangoStore(
+        {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path), "allow_overwrite": False},
+        }
+    )
+    store.put("chunks/a/0", b"first")
+    store.put("chunks/a/0", b"second")
+
+    assert store.get("chunks/a/0") == b"second"
+    assert [item.key for item in store.list()] == ["chunks/a/0"]
+    assert sorted(path.name for path in (tmp_path / "chunks" / "a").iterdir()) == ["0"]
+
+
+def test_a_name_too_long_for_the_backend_is_refused_not_shortened(tmp_path):
+    backend = adapted(FileSystemStorage)(location=str(tmp_path))
+
+    with pytest.raises(SuspiciousOperation):
+        backend.get_available_name("chunks/" + "a" * 300, max_length=100)
