@@ -68,17 +68,19 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 # and downloads no browser of its own), curl and aria2c as real HTTP clients, and nginx (the
 # reverse proxy of the compose stack and Kubernetes, tested in front of the service), Node and
 # npm (tus-js-client). wget resumes downloads through share links. Prometheus (and promtool)
-# scrapes the service in the metrics tests.
+# scrapes the service in the metrics tests. OpenSSH's server is the SFTP server, and Azurite (npm)
+# the Azure Blob Storage, that CHUNK_STORAGE=django is tested against.
 TEST_TOOLS := chromium:chromium curl:curl wget:wget aria2c:aria2 nginx:nginx-light node:nodejs npm:npm \
-	prometheus:prometheus promtool:prometheus
+	prometheus:prometheus promtool:prometheus sshd:openssh-server ssh-keygen:openssh-client
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 	@$(MAKE) --no-print-directory node-tools
 
-# tus-js-client under Node for the resumable-upload tests, from the npm registry, as locked.
-node-tools: testing/tus-js/node_modules/.installed
-testing/tus-js/node_modules/.installed: testing/tus-js/package-lock.json
-	cd testing/tus-js && npm ci --no-audit --no-fund --silent
+# From the npm registry, as locked: tus-js-client under Node for the resumable-upload tests, and
+# Azurite for the Azure Blob Storage tests.
+node-tools: testing/tus-js/node_modules/.installed testing/azurite/node_modules/.installed
+testing/%/node_modules/.installed: testing/%/package-lock.json
+	cd testing/$* && npm ci --no-audit --no-fund --silent
 	touch $@
 
 check-mysql-headers:

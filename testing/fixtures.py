@@ -2,7 +2,9 @@
 its own empty chunk store, on the filesystem or in a moto S3 server.
 
 `pytest --store=s3` makes S3 the default store (`make test-services` does, with MariaDB and
-Redis configured through the environment). Tests marked `both_stores` run on both regardless.
+Redis configured through the environment). Tests marked `both_stores` run on both regardless,
+and on the Django storage backends of CHUNK_STORAGE=django: django-storages' S3Storage (on
+moto), AzureStorage (on Azurite) and SFTPStorage (on OpenSSH), see testing/storages.py.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ from files.storage import ChunkStore, get_store
 from labdropbox.tracing import configure_tracing
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer, S3Endpoint, s3_for_tests
+from testing.storages import DJANGO_KINDS, AzuriteServer, SftpServer, django_storage
 
 STORE_KINDS = ("filesystem", "s3")
+ALL_STORE_KINDS = (*STORE_KINDS, *DJANGO_KINDS)
 TEST_CHUNK_SIZE = 16 * 1024
 SERVICE_CHUNK_SIZE = 64 * 1024
 
@@ -60,7 +64,7 @@ def talks_to_s3(item: pytest.Item) -> bool:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if metafunc.definition.get_closest_marker("both_stores"):
-        metafunc.parametrize("store_kind", STORE_KINDS)
+        metafunc.parametrize("store_kind", ALL_STORE_KINDS)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -97,6 +101,41 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Endpoint]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AzuriteServer]:
+    server = AzuriteServer(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpServer]:
+    server = SftpServer(tmp_path_factory.mktemp("sftp"))
+    yield server
+    server.stop()
+
+
+def point_store_at(request: pytest.FixtureRequest, settings, store_kind: str, name: str) -> None:
+    """Make bucket, container or folder `name` of a `store_kind` store the chunk store."""
+    settings.CHUNK_DIR = settings.CHUNK_DIR.parent / name
+    settings.MINIO_BUCKET = name
+    settings.MINIO_ENDPOINT = ""
+    settings.CHUNK_STORAGE = ""
+    if store_kind == "s3":
+        settings.MINIO_ENDPOINT = request.getfixturevalue("s3_server").endpoint
+    elif store_kind in DJANGO_KINDS:
+        servers = {
+            "django-s3": {"s3": request.getfixturevalue("s3_server")},
+            "django-azure": {"azurite": request.getfixturevalue("azurite_server")},
+            "django-sftp": {"sftp": request.getfixturevalue("sftp_server")},
+        }[store_kind]
+        settings.CHUNK_STORAGE = "django"
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "chunks": django_storage(store_kind, name, **servers),
+        }
+
+
 @pytest.fixture(autouse=True)
 def open_api(settings) -> None:
     """Tests speak to an open API unless they close it (the access tests do): what they test
@@ -109,11 +148,7 @@ def store(request: pytest.FixtureRequest, store_kind: str, settings, tmp_path: P
     """A fresh, empty chunk store (folder or bucket) for this test, and small chunks."""
     settings.CHUNK_SIZE = TEST_CHUNK_SIZE
     settings.CHUNK_DIR = tmp_path / "chunks"
-    settings.MINIO_BUCKET = f"test-{uuid.uuid4().hex[:16]}"
-    if store_kind == "s3":
-        settings.MINIO_ENDPOINT = request.getfixturevalue("s3_server").endpoint
-    else:
-        settings.MINIO_ENDPOINT = ""
+    point_store_at(request, settings, store_kind, f"test-{uuid.uuid4().hex[:16]}")
     chunk_store = get_store()
     chunk_store.ensure_bucket()
     return chunk_store

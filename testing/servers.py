@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import gzip
 import http.client
+import json
 import os
 import socket
 import sqlite3
@@ -238,6 +239,11 @@ class GunicornServer(HttpServer):
         from files.storage.s3 import S3Store, s3_client
 
         env = self.store_env
+        if env.get("CHUNK_STORAGE") == "django":
+            from files.storage.django import DjangoStore
+
+            options = json.loads(env["CHUNK_STORAGE_OPTIONS"])
+            return DjangoStore({"BACKEND": env["CHUNK_STORAGE_BACKEND"], "OPTIONS": options})
         if not env.get("MINIO_ENDPOINT"):
             return FilesystemStore(Path(env["DATA_DIR"]) / "chunks")
         keys = env.get("MINIO_ACCESS_KEY"), env.get("MINIO_SECRET_KEY")

@@ -9,13 +9,15 @@ from django.core.management import CommandError, call_command
 
 from files.storage import get_store
 from files.storage.s3 import S3Store, s3_client
+from testing.fixtures import point_store_at
 from testing.servers import PROJECT_DIR
 
 
 @pytest.mark.both_stores
-def test_ensure_bucket_creates_a_missing_bucket_then_reports_it_exists(settings, capsys):
-    settings.MINIO_BUCKET = f"missing-{uuid.uuid4().hex[:12]}"
-    settings.CHUNK_DIR = settings.CHUNK_DIR.parent / "missing"
+def test_ensure_bucket_creates_a_missing_bucket_then_reports_it_exists(
+    settings, capsys, store_kind, request
+):
+    point_store_at(request, settings, store_kind, f"missing-{uuid.uuid4().hex[:12]}")
 
     call_command("ensure_bucket")
     call_command("ensure_bucket")

@@ -15,12 +15,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from files.storage import chunk_key
+from testing.conditions import eventually
 from testing.faultproxy import FaultProxy
 from testing.mysql import recreate_mysql_database
 from testing.servers import EMBEDDED, GunicornServer
@@ -364,13 +364,6 @@ def test_bounded_load_of_several_users_loses_nothing_and_mixes_no_one_up(service
 
 
 # --- resumable uploads -------------------------------------------------------------------------
-
-
-def eventually(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + BOUND
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.05)
 
 
 def start_patch(service, path: str, offset: int, length: int, first: bytes) -> socket.socket:

@@ -1,13 +1,17 @@
-"""Both chunk stores behave the same, and errors come out as our own exceptions."""
+"""Every chunk store behaves the same (the filesystem, S3, and Django storage backends), and
+errors come out as our own exceptions."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from files.errors import ChunkNotFound, StorageUnavailable
 from files.storage import get_store
+from testing.fixtures import point_store_at
+from testing.storages import DJANGO_KINDS, on_port
 
 pytestmark = pytest.mark.both_stores
 
@@ -52,9 +56,8 @@ def test_delete_many_deletes_and_tolerates_missing_keys(store):
     assert list(store.list()) == []
 
 
-def test_ensure_bucket_creates_once(store, settings):
-    settings.MINIO_BUCKET = "fresh-bucket-for-ensure"
-    settings.CHUNK_DIR = settings.CHUNK_DIR.parent / "fresh-folder"
+def test_ensure_bucket_creates_once(store, settings, store_kind, request):
+    point_store_at(request, settings, store_kind, f"fresh-{uuid.uuid4().hex[:12]}")
     fresh = get_store()
 
     assert fresh.ensure_bucket() is True
@@ -66,6 +69,9 @@ def test_unreachable_store_is_storage_unavailable(store, settings, store_kind, t
     if store_kind == "s3":
         settings.MINIO_ENDPOINT = "127.0.0.1:9"
         settings.S3_MAX_ATTEMPTS = 1
+    elif store_kind in DJANGO_KINDS:
+        closed = on_port(settings.STORAGES["chunks"], 9)
+        settings.STORAGES = {**settings.STORAGES, "chunks": closed}
     else:
         (tmp_path / "file").write_text("a file where the folder should be")
         settings.CHUNK_DIR = tmp_path / "file" / "chunks"
