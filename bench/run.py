@@ -44,6 +44,9 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "download_vs_s3_direct": (">=", 0.8),
     "upload_vs_s3_direct": (">=", 0.8),
     "fs_download_vs_nginx": (">=", 0.35),
+    # The price of reach: chunks through django-storages' S3Storage ÷ the boto3 store.
+    "django_s3_download_vs_boto3": (">=", 0.5),
+    "django_s3_upload_vs_boto3": (">=", 0.5),
     "tus_upload_vs_write": (">=", 0.85),
     "tus_upload_rss_growth_mib": ("<=", 64),
     # What 4 parallel uploads buy: their final concatenation re-reads parts 2-4 to hash them.

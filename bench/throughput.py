@@ -1,6 +1,7 @@
 """Throughput against direct storage: the service's download and upload rates ÷ boto3 talking to
 the same S3 server with the same concurrency, and the embedded filesystem store ÷ nginx serving
-the same bytes as a static file."""
+the same bytes as a static file. And the price of reach: the service storing its chunks through
+django-storages' S3Storage (CHUNK_STORAGE=django) ÷ its own boto3 store, on the same S3 server."""
 
 from __future__ import annotations
 
@@ -22,14 +23,21 @@ from bench.harness import (
     store_file,
 )
 from testing.nginx import NginxServer, nginx_binary
+from testing.storages import django_storage_env
 
-FIGURES = ["download_vs_s3_direct", "upload_vs_s3_direct", "fs_download_vs_nginx"]
+FIGURES = [
+    "download_vs_s3_direct",
+    "upload_vs_s3_direct",
+    "fs_download_vs_nginx",
+    "django_s3_download_vs_boto3",
+    "django_s3_upload_vs_boto3",
+]
 BUCKET = "bench-throughput"
 
 
 def measure_throughput(harness: Harness) -> None:
     data = os.urandom(harness.plan.big_file)
-    service_up, service_down, keys = service_rates(harness, data)
+    service_up, service_down, keys = service_rates(harness, data, harness.s3_settings(BUCKET))
     direct_up, direct_down = direct_rates(harness, data, keys)
     harness.results.figures["upload_vs_s3_direct"] = service_up / direct_up
     harness.results.figures["download_vs_s3_direct"] = service_down / direct_down
@@ -39,12 +47,34 @@ def measure_throughput(harness: Harness) -> None:
         "service_download": service_down / 1e6,
         "s3_direct_download": direct_down / 1e6,
     }
+    reach_up, reach_down, _keys = service_rates(harness, data, django_s3_settings(harness))
+    harness.results.figures["django_s3_upload_vs_boto3"] = reach_up / service_up
+    harness.results.figures["django_s3_download_vs_boto3"] = reach_down / service_down
+    harness.results.raw["megabytes_per_second"] |= {
+        "django_s3storage_upload": reach_up / 1e6,
+        "django_s3storage_download": reach_down / 1e6,
+    }
     filesystem_vs_nginx(harness, data)
 
 
-def service_rates(harness: Harness, data: bytes) -> tuple[float, float, list[str]]:
+def django_s3_settings(harness: Harness) -> dict[str, str]:
+    """A service storing chunks through django-storages' S3Storage on the harness's S3 server."""
+    options = {
+        "bucket_name": f"{BUCKET}-django",
+        "endpoint_url": f"http://{harness.s3.endpoint}",
+        "access_key": harness.s3.access_key,
+        "secret_key": harness.s3.secret_key,
+        "region_name": "us-east-1",
+        "addressing_style": "path",
+    }
+    config = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    return {**django_storage_env(config), "DATA": "throughput-django"}
+
+
+def service_rates(
+    harness: Harness, data: bytes, settings: dict[str, str]
+) -> tuple[float, float, list[str]]:
     """Upload and download bytes/s through the service on S3; the last file's chunk keys."""
-    settings = harness.s3_settings(BUCKET)
     with harness.service("throughput", **settings) as server:
         ids = []
 

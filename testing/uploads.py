@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import socket
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -140,3 +141,15 @@ class WithToken:
     ) -> Reply:
         auth = {"Authorization": f"Bearer {self.token}"}
         return send(self.target, method, path, body or b"", {**(headers or {}), **auth})
+
+
+def held_back_read(server: Any, file_id: str, timeout: float) -> tuple[Any, Any]:
+    """Start reading a file through `server` (a GunicornServer) with a small receive buffer:
+    the service is held back by its client, as a slow download over a real network is, so it
+    cannot have fetched and sent the whole file at once. The (connection, response) with the
+    status and headers read and the body not."""
+    connection = server.connection(timeout=timeout)
+    connection.connect()
+    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
+    connection.request("GET", f"/read/{file_id}")
+    return connection, connection.getresponse()

@@ -28,7 +28,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC
 from typing import Any
@@ -239,6 +239,9 @@ def _bounded_s3_init(backend: Any) -> Any:
 
         backend.__init__(self, **options)
         ours = Config(
+            # As the S3 store: no CRC checksums that older S3-compatible stores reject.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
             connect_timeout=settings.S3_CONNECT_TIMEOUT,
             read_timeout=settings.S3_READ_TIMEOUT,
             retries={"mode": "standard", "total_max_attempts": settings.S3_MAX_ATTEMPTS},
@@ -356,38 +359,45 @@ def http_status(exc: BaseException) -> int | None:
 def create_container(storage: Any) -> bool:
     """Create the bucket, container or folder the backend writes to, if the backend has one
     that can be made; True if it was created. A backend not known here is left as it is."""
-    kind = type(storage)
-    if is_kind(kind, "S3Storage"):
-        client, bucket = storage.connection.meta.client, storage.bucket_name
-        try:
-            client.head_bucket(Bucket=bucket)
-            return False
-        except ClientError as exc:
-            if not isinstance(_client_error(bucket, exc), ChunkNotFound):
-                raise
-        client.create_bucket(Bucket=bucket)
-        return True
-    if is_kind(kind, "AzureStorage"):
-        container = storage.client
-        if container.exists():
-            return False
-        container.create_container()
-        return True
-    if is_kind(kind, "GoogleCloudStorage"):
-        bucket = storage.bucket
-        if bucket.exists():
-            return False
-        bucket.create()
-        return True
-    if is_kind(kind, "SFTPStorage"):
-        root = storage.root_path or "."
-        if storage._path_exists(root):
-            return False
-        storage._mkdir(root)
-        return True
-    if is_kind(kind, "FileSystemStorage"):
-        if storage.exists(""):
-            return False
-        os.makedirs(storage.location, exist_ok=True)
-        return True
+    for kind, (exists, create) in CONTAINERS.items():
+        if is_kind(type(storage), kind):
+            if exists(storage):
+                return False
+            create(storage)
+            return True
     return False
+
+
+def _s3_bucket_exists(storage: Any) -> bool:
+    try:
+        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    except ClientError as exc:
+        if isinstance(_client_error(storage.bucket_name, exc), ChunkNotFound):
+            return False
+        raise
+    return True
+
+
+# backend class name -> (whether its container exists, how to create it)
+CONTAINERS: dict[str, tuple[Callable[[Any], bool], Callable[[Any], object]]] = {
+    "S3Storage": (
+        _s3_bucket_exists,
+        lambda storage: storage.connection.meta.client.create_bucket(Bucket=storage.bucket_name),
+    ),
+    "AzureStorage": (
+        lambda storage: storage.client.exists(),
+        lambda storage: storage.client.create_container(),
+    ),
+    "GoogleCloudStorage": (
+        lambda storage: storage.bucket.exists(),
+        lambda storage: storage.bucket.create(),
+    ),
+    "SFTPStorage": (
+        lambda storage: storage._path_exists(storage.root_path or "."),
+        lambda storage: storage._mkdir(storage.root_path or "."),
+    ),
+    "FileSystemStorage": (
+        lambda storage: storage.exists(""),
+        lambda storage: os.makedirs(storage.location, exist_ok=True),
+    ),
+}

@@ -25,6 +25,7 @@ from testing.faultproxy import FaultProxy
 from testing.mysql import recreate_mysql_database
 from testing.servers import EMBEDDED, GunicornServer
 from testing.uploads import (
+    held_back_read,
     patch_head,
     payload,
     tus_create,
@@ -158,13 +159,7 @@ def test_storage_failing_before_a_read_starts_is_an_error_status(service, proxie
 def test_storage_failing_mid_read_cuts_the_connection_short(service, proxies, fault):
     data = payload(120 * C, seed=4)
     file_id = stored(service, data)
-    connection = service.connection(timeout=BOUND)
-    connection.connect()
-    # A small receive buffer, so the server cannot have fetched and sent the whole file before
-    # the fault: it is held back by the client, as a slow download over a real network is.
-    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-    connection.request("GET", f"/read/{file_id}")
-    response = connection.getresponse()
+    connection, response = held_back_read(service, file_id, BOUND)
     assert response.status == 200
     received = response.read(C)  # the body has started: the status can no longer change
     if fault == "cut":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
 
 import pytest
 
@@ -17,7 +16,7 @@ from testing.conditions import eventually
 from testing.faultproxy import FaultProxy
 from testing.servers import EMBEDDED, GunicornServer
 from testing.storages import DJANGO_KINDS, django_storage, django_storage_env, on_port
-from testing.uploads import payload, upload
+from testing.uploads import held_back_read, payload, upload
 
 C = 64 * 1024
 TIMEOUTS = {"S3_CONNECT_TIMEOUT": "1", "S3_READ_TIMEOUT": "2", "S3_MAX_ATTEMPTS": "2"}
@@ -128,13 +127,7 @@ def test_a_server_stopping_mid_read_cuts_the_body_short_and_serves_no_wrong_byte
 ):
     data = payload(120 * C, seed=4)
     file_id = upload(service, data, "long.bin")["file_id"]
-    connection = service.connection(timeout=BOUND)
-    connection.connect()
-    # A small receive buffer holds the service back, as a slow network would: it cannot have
-    # fetched the whole file before the server stops.
-    connection.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)
-    connection.request("GET", f"/read/{file_id}")
-    response = connection.getresponse()
+    connection, response = held_back_read(service, file_id, BOUND)
     assert response.status == 200
     received = response.read(C)
     getattr(proxy, fault)()
