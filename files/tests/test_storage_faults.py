@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 
 import pytest
 
@@ -34,7 +35,8 @@ def backend(request, tmp_path_factory):
     kind = request.param
     argument, fixture = SERVER_FIXTURE[kind]
     server = request.getfixturevalue(fixture)
-    config = django_storage(kind, "faults", **{argument: server})
+    # A bucket of its own: cleanup would take another service's objects for orphans.
+    config = django_storage(kind, f"faults-{uuid.uuid4().hex[:12]}", **{argument: server})
     proxy = FaultProxy("127.0.0.1", server.port)
     env = {
         **EMBEDDED,
