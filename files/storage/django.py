@@ -127,8 +127,11 @@ class DjangoStore:
         return data[start:stop] if start or stop is not None else data
 
     def delete_many(self, keys: Iterable[str]) -> list[str]:
-        failed = []
-        for key in keys:
+        """One call per key. Once the store fails, the rest are not tried: each would wait out
+        its timeouts and retries while a failed upload holds its client's answer back."""
+        failed: list[str] = []
+        keys = list(keys)
+        for position, key in enumerate(keys):
             try:
                 with self._call("delete", key) as storage:
                     storage.delete(key)
@@ -137,7 +140,8 @@ class DjangoStore:
                 continue  # a missing object counts as deleted
             except (StorageUnavailable, StorageRejected):
                 log.warning("could not delete chunk object %s", key, exc_info=True)
-                gone = False
+                failed.extend(keys[position:])
+                break
             if not gone:
                 failed.append(key)
         return failed
