@@ -23,7 +23,7 @@ from bench.harness import (
     store_file,
 )
 from testing.nginx import NginxServer, nginx_binary
-from testing.storages import django_storage_env
+from testing.storages import django_storage, django_storage_env
 
 FIGURES = [
     "download_vs_s3_direct",
@@ -59,15 +59,7 @@ def measure_throughput(harness: Harness) -> None:
 
 def django_s3_settings(harness: Harness) -> dict[str, str]:
     """A service storing chunks through django-storages' S3Storage on the harness's S3 server."""
-    options = {
-        "bucket_name": f"{BUCKET}-django",
-        "endpoint_url": f"http://{harness.s3.endpoint}",
-        "access_key": harness.s3.access_key,
-        "secret_key": harness.s3.secret_key,
-        "region_name": "us-east-1",
-        "addressing_style": "path",
-    }
-    config = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options}
+    config = django_storage("django-s3", f"{BUCKET}-django", s3=harness.s3)
     return {**django_storage_env(config), "DATA": "throughput-django"}
 
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import time
 
 import pytest
 import yaml
 
+from testing.conditions import eventually
 from testing.fixtures import SERVICE_CHUNK_SIZE
 from testing.nginx import PROXY_TEMPLATE, NginxServer, check_config, proxy_server_block
 from testing.servers import PROJECT_DIR
@@ -66,24 +66,15 @@ def test_an_upload_streams_through_the_proxy_as_it_arrives(proxy, service):
     with socket.create_connection(("127.0.0.1", proxy.port), timeout=30) as sock:
         head = "PUT /write?name=streamed.bin HTTP/1.1\r\nHost: localhost\r\n"
         sock.sendall(f"{head}Content-Length: {len(data)}\r\n\r\n".encode() + data[: 4 * C])
-        stored_meanwhile = wait_for_new_objects(service, before)
+        # Stored while the client has still half the body to send.
+        eventually(lambda: {item.key for item in service.store.list()} - before)
         sock.sendall(data[4 * C :])
         answer = http.client.HTTPResponse(sock)
         answer.begin()
         body = json.loads(answer.read())
 
-    assert stored_meanwhile
     assert answer.status == 201
     assert download(service, body["file_id"]) == data
-
-
-def wait_for_new_objects(service, before: set[str], seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if {item.key for item in service.store.list()} - before:
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_the_proxy_refuses_a_body_over_the_limit_as_json(proxy):
