@@ -1,13 +1,15 @@
 """CHUNK_STORAGE=django without a server: how it is configured, how every backend's errors become
-ours, and what the store does to a backend (overwrite, bounded timeouts). Google Cloud Storage
-has no emulator that installs here, so its backend is checked this way only; the S3, Azure and
-SFTP backends also run the store-parametrized tests against real servers (testing/storages.py).
+ours, and what the store does to a backend (overwrite, bounded timeouts, S3Storage's reads).
+Google Cloud Storage has no emulator that installs here, so its backend is checked this way only;
+the S3, Azure and SFTP backends also run the store-parametrized tests against real servers
+(testing/storages.py).
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import uuid
 
 import paramiko
 import pytest
@@ -28,6 +30,7 @@ from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from files.storage import get_store
 from files.storage.django import DjangoStore, adapted, storage_error
 from files.tests.test_settings import load_settings
+from testing.storages import django_storage
 
 GCS = "storages.backends.gcloud.GoogleCloudStorage"
 
@@ -192,3 +195,23 @@ def test_a_name_too_long_for_the_backend_is_refused_not_shortened(tmp_path):
 
     with pytest.raises(SuspiciousOperation):
         backend.get_available_name("chunks/" + "a" * 300, max_length=100)
+
+
+def test_an_s3storage_chunk_read_is_one_get_object(s3_server):
+    config = django_storage("django-s3", f"one-get-{uuid.uuid4().hex[:12]}", s3=s3_server)
+    config["OPTIONS"]["object_parameters"] = {"RequestPayer": "requester"}
+    store = DjangoStore(config)
+    store.ensure_bucket()
+    store.put("chunks/a/0", b"0123456789")
+    sent = []
+    store.storage().connection.meta.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request)
+    )
+
+    assert store.get("chunks/a/0", 2, 5) == b"234"
+    assert [request.method for request in sent] == ["GET"]
+    assert sent[0].headers["x-amz-request-payer"] == b"requester"  # the backend's parameters
+    with pytest.raises(ChunkNotFound):
+        store.get("chunks/a/1")
+    with store.storage().open("chunks/a/0", "r") as text:  # other modes: the backend's way
+        assert text.read() == "0123456789"
