@@ -70,6 +70,12 @@ FOLDER_MAKERS = {"SFTPStorage"}
 # Backends whose delete() swallows every OSError, a lost connection included: the store asks
 # whether the object is gone instead of trusting the silence.
 SILENT_DELETES = {"SFTPStorage"}
+# Backends with real folders, which stay when their last object is deleted, and how to remove
+# one that is empty (an error if it is not). Object stores have no folders to leave behind.
+FOLDER_REMOVERS: dict[str, Callable[[Any, str], None]] = {
+    "SFTPStorage": lambda storage, folder: storage.sftp.rmdir(storage._remote_path(folder)),
+    "FileSystemStorage": lambda storage, folder: os.rmdir(storage.path(folder)),
+}
 
 
 class DjangoStore:
@@ -91,6 +97,9 @@ class DjangoStore:
         self.description = f"Django storage {config['BACKEND']} ({describe(self.options)})"
         self._local = threading.local()
         self._makes_folders = any(is_kind(backend, name) for name in FOLDER_MAKERS)
+        self._remove_folder = next(
+            (remove for name, remove in FOLDER_REMOVERS.items() if is_kind(backend, name)), None
+        )
         self._folder_lock = threading.Lock()
         self._folders_made: dict[str, None] = {}  # the newest few, oldest first
 
@@ -146,7 +155,25 @@ class DjangoStore:
                 break
             if not gone:
                 failed.append(key)
+        self._remove_empty_folders(set(keys) - set(failed))
         return failed
+
+    def _remove_empty_folders(self, deleted: set[str]) -> None:
+        """Remove the folders that `deleted` leaves empty, as the filesystem store does, so that
+        deleted files leave no folder each behind on an SFTP server or a disk."""
+        if self._remove_folder is None:
+            return
+        for folder in sorted({key.rpartition("/")[0] for key in deleted} - {""}):
+            with self._folder_lock:  # a first chunk being written makes its folder under it
+                self._folders_made.pop(folder, None)
+                try:
+                    with self._call("rmdir", folder) as storage:
+                        try:
+                            self._remove_folder(storage, folder)
+                        except OSError:  # not empty, or already gone: nothing to do
+                            continue
+                except (ChunkNotFound, StorageUnavailable, StorageRejected):
+                    log.info("could not remove the chunk folder %s", folder, exc_info=True)
 
     def list(self, prefix: str = CHUNK_PREFIX) -> Iterator[StoredObject]:
         yield from self._walk(prefix.rstrip("/"))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import paramiko
 import pytest
@@ -215,3 +216,28 @@ def test_an_s3storage_chunk_read_is_one_get_object(s3_server):
         store.get("chunks/a/1")
     with store.storage().open("chunks/a/0", "r") as text:  # other modes: the backend's way
         assert text.read() == "0123456789"
+
+
+@pytest.mark.parametrize("kind", ["FileSystemStorage", "django-sftp"])
+def test_a_folder_goes_with_its_last_chunk_and_comes_back_with_the_next(kind, tmp_path, request):
+    if kind == "FileSystemStorage":
+        root = tmp_path
+        config = {"BACKEND": f"django.core.files.storage.{kind}", "OPTIONS": {"location": root}}
+    else:
+        sftp = request.getfixturevalue("sftp_server")
+        name = f"folders-{uuid.uuid4().hex[:12]}"
+        root, config = sftp.root / name, django_storage(kind, name, sftp=sftp)
+    store = DjangoStore(config)
+    store.ensure_bucket()
+    for key in ("chunks/a/0", "chunks/a/1", "chunks/b/0"):
+        store.put(key, b"x")
+
+    assert store.delete_many(["chunks/a/0"]) == []
+    assert (root / "chunks/a").is_dir()  # chunk 1 is still in it
+    assert store.delete_many(["chunks/a/1", "chunks/b/0"]) == []
+    assert list((root / "chunks").iterdir()) == []
+
+    keys = [f"chunks/a/{index}" for index in range(12)]
+    with ThreadPoolExecutor(4) as pool:  # the folder is made again, once, by whichever is first
+        list(pool.map(lambda key: store.put(key, b"again"), keys))
+    assert {item.key for item in store.list()} == set(keys)
