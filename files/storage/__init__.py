@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Protocol
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -68,11 +67,7 @@ def get_store() -> ChunkStore:
     if settings.CHUNK_STORAGE == "django":
         from files.storage.django import DjangoStore
 
-        if "chunks" not in settings.STORAGES:
-            raise ImproperlyConfigured(
-                "CHUNK_STORAGE=django needs STORAGES['chunks']: set CHUNK_STORAGE_BACKEND"
-            )
-        return DjangoStore(settings.STORAGES["chunks"])
+        return DjangoStore(settings.STORAGES.get("chunks", {}))
     if settings.MINIO_ENDPOINT:
         from files.storage.s3 import S3Store, s3_client, s3_endpoint_url
 

@@ -82,9 +82,13 @@ class DjangoStore:
     """Chunk objects in the Django storage that `config` (a STORAGES entry) describes."""
 
     def __init__(self, config: dict[str, Any]) -> None:
+        if not config.get("BACKEND"):
+            raise ImproperlyConfigured(
+                "CHUNK_STORAGE=django needs STORAGES['chunks']: set CHUNK_STORAGE_BACKEND"
+            )
         try:
             backend = import_string(config["BACKEND"])
-        except (KeyError, ImportError) as exc:
+        except ImportError as exc:
             raise ImproperlyConfigured(
                 f"STORAGES['chunks'] names no importable backend: {exc}"
             ) from exc

@@ -21,7 +21,7 @@ from azure.core.exceptions import (
     ServiceRequestError,
 )
 from botocore.exceptions import ClientError, EndpointConnectionError
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 from django.core.files.storage import FileSystemStorage
 from google.api_core import exceptions as google
 from google.auth.exceptions import DefaultCredentialsError, TransportError
@@ -135,6 +135,20 @@ def test_a_missing_or_unimportable_backend_is_files_e004(settings):
 
     settings.STORAGES = {**settings.STORAGES, "chunks": {"BACKEND": GCS}}
     assert check_chunk_storage(None) == []
+
+
+@pytest.mark.parametrize(
+    ("chunks", "message"),
+    [(None, "needs STORAGES\\['chunks'\\]"), ({"BACKEND": "nope.X"}, "no importable backend")],
+)
+def test_a_store_without_a_usable_backend_is_improperly_configured(settings, chunks, message):
+    settings.CHUNK_STORAGE = "django"
+    settings.STORAGES = {"default": settings.STORAGES["default"]}
+    if chunks is not None:
+        settings.STORAGES["chunks"] = chunks
+
+    with pytest.raises(ImproperlyConfigured, match=message):
+        get_store()
 
 
 def test_google_cloud_storage_is_configured_to_overwrite_with_our_bucket(settings):
