@@ -1,18 +1,14 @@
-"""Users in the admin: their API tokens (made here or with `manage.py create_token`, revoked
-here) and their quotas, with what each uses."""
+"""API tokens in the admin: made here or with `manage.py create_token`, revoked here. (Users'
+quotas and what each uses are on the user's page: files/admin/users.py.)"""
 
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 
-from accounts.models import ApiToken, Quota
-from accounts.quotas import usage_of
+from accounts.models import ApiToken
 from accounts.tokens import forget_tokens, new_token_text
 
 
@@ -58,36 +54,3 @@ class ApiTokenAdmin(admin.ModelAdmin):
         queryset.filter(pk__in=[token.pk for token in tokens]).update(revoked_at=timezone.now())
         forget_tokens(tokens)  # update() sends no signals
         self.message_user(request, f"{len(tokens)} token(s) revoked", messages.SUCCESS)
-
-
-class QuotaInline(admin.StackedInline):
-    model = Quota
-    can_delete = False
-    verbose_name_plural = "storage quota"
-
-
-User = get_user_model()
-admin.site.unregister(User)
-
-
-@admin.register(User)
-class UserWithStorageAdmin(UserAdmin):
-    inlines = [QuotaInline]  # Django's UserAdmin has none of its own
-    list_display = [
-        "username",
-        "email",
-        "first_name",
-        "last_name",
-        "is_staff",
-        "storage_used",
-        "storage_quota",
-    ]
-
-    @admin.display(description="storage used")
-    def storage_used(self, user: object) -> str:
-        return filesizeformat(usage_of(user.pk).used)  # type: ignore[attr-defined]
-
-    @admin.display(description="quota")
-    def storage_quota(self, user: object) -> str:
-        limit = usage_of(user.pk).limit  # type: ignore[attr-defined]
-        return "unlimited" if limit is None else filesizeformat(limit)

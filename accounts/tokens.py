@@ -17,9 +17,9 @@ from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.callers import SERVICE, Caller
 from accounts.models import ApiToken
-from files.errors import Unauthorized
+from labdropbox.api.callers import SERVICE, Caller
+from labdropbox.api.errors import Unauthorized
 
 TOKEN_PREFIX = "ldb_"  # noqa: S105  (what our tokens start with, not a secret)
 CACHE_VERSION = 1
@@ -49,18 +49,6 @@ def new_token_text(api_token: ApiToken) -> str:
     """Give an unsaved ApiToken its secret: the text (returned, shown once) and its hash."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     api_token.prefix, api_token.digest = token[:12], digest_of(token)
-    return token
-
-
-def bearer_token(header: str) -> str | None:
-    """The token of `Authorization: Bearer <token>`; None without the header; Unauthorized for
-    any other shape."""
-    if not header:
-        return None
-    scheme, _, token = header.strip().partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or " " in token or len(token) > 200:
-        raise Unauthorized("the Authorization header is malformed: send Bearer <token>")
     return token
 
 

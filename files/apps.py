@@ -7,3 +7,7 @@ class FilesConfig(AppConfig):
 
     def ready(self) -> None:
         from files import checks  # noqa: F401  (registers the system checks)
+        from files.collectors import UnfinishedUploads
+        from metrics.registry import SCRAPE_COLLECTORS
+
+        SCRAPE_COLLECTORS.append(UnfinishedUploads())

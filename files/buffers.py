@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from files.errors import ServerBusy
+from labdropbox.api.errors import ServerBusy
 
 # The share of the budget that extra buffers leave free for other transfers' first ones.
 RESERVE_FRACTION = 0.25

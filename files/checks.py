@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import re
 
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.utils.module_loading import import_string
+
+from labdropbox.proxies import network_errors
 
 # S3 bucket naming rules: 3-63 lowercase letters, digits, dots and hyphens, starting and ending
 # with a letter or digit.
@@ -70,23 +71,6 @@ def check_open_api(app_configs, **kwargs) -> list[Warning]:
 @register()
 def check_trusted_proxies(app_configs, **kwargs) -> list[Error]:
     return network_errors("TRUSTED_PROXIES", settings.TRUSTED_PROXIES, "files.E003")
-
-
-def network_errors(setting: str, entries: list[str], check_id: str) -> list[Error]:
-    """An error for each entry of a list-of-networks setting that is not an address or network."""
-    errors = []
-    for entry in entries:
-        try:
-            ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            errors.append(
-                Error(
-                    f"{setting} entry {entry!r} is not an IP address or network.",
-                    hint="Use addresses or CIDR networks, e.g. 10.0.0.0/8,127.0.0.1.",
-                    id=check_id,
-                )
-            )
-    return errors
 
 
 @register()

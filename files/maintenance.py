@@ -16,13 +16,13 @@ from django.template.defaultfilters import filesizeformat
 from accounts.models import Reservation
 from files import spans
 from files.buffers import chunk_budget
-from files.errors import ChunkCorrupt, ChunkNotFound
 from files.io_pool import map_bounded
 from files.metadata import FileMeta, load_file_meta
 from files.models import Chunk, File, Upload
-from files.operations.read import Piece, fetch_piece, plan_pieces
+from files.pipeline.fetch import Piece, fetch_piece, plan_pieces
 from files.spans import tracer
 from files.storage import CHUNK_PREFIX, ChunkStore, StoredObject, chunk_key, get_store
+from labdropbox.api.errors import ChunkCorrupt, ChunkNotFound
 
 Item = TypeVar("Item")
 

@@ -14,12 +14,12 @@ from typing import Any
 
 from django.core.cache import cache
 
-from accounts.callers import Caller
 from files import spans
-from files.errors import FileNotFound
 from files.models import Chunk, File
 from files.spans import tracer
 from files.storage import chunk_key
+from labdropbox.api.callers import Caller
+from labdropbox.api.errors import FileNotFound
 from metrics.registry import CACHE_LOOKUPS, labelled
 
 # Bump when the cached shape changes: old entries are then simply never read again.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from files.errors import InvalidName
+from labdropbox.api.errors import InvalidName
 
 MAX_NAME_LENGTH = 255
 # Invisible characters that change how a name looks without showing: bidirectional overrides

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from files import tus, views
+from files import views
+from files.uploads import views as tus
 
 urlpatterns = [
     path("write", views.write, name="write"),

@@ -1,6 +1,6 @@
 """The HTTP API: each view parses its request, calls one operation and builds the answer.
 
-Errors are exceptions (files.errors) that `api_view` turns into JSON; the work itself lives in
+Errors are exceptions (labdropbox.api.errors) that `api_view` turns into JSON; the work itself lives in
 files.operations.
 """
 
@@ -16,20 +16,8 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
-from accounts.callers import Caller
-from accounts.quotas import usage_of
 from files import health, spans
-from files.auth import is_authenticated
-from files.errors import NotFound, ServiceError, json_error
-from files.http import (
-    api_view,
-    conditional_answer,
-    download_headers,
-    link_options,
-    query_int,
-    request_body,
-    requested_range,
-)
+from files.downloads import conditional_answer, download_headers, requested_range
 from files.metadata import FileMeta, get_visible_file_meta
 from files.models import File, ShareLink
 from files.names import validate_name
@@ -44,9 +32,17 @@ from files.operations.links import (
 )
 from files.operations.read import FileRead
 from files.operations.write import write_file
+from files.quotas import usage_of
+from labdropbox.api.bodies import json_count, json_object, request_body
+from labdropbox.api.callers import Caller, is_authenticated
+from labdropbox.api.errors import NotFound, ServiceError, json_error
+from labdropbox.api.requests import query_int
+from labdropbox.api.views import api_view
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
 DEFAULT_PAGE, MAX_PAGE, MAX_OFFSET = 50, 1000, 10**9
+MAX_LINK_SECONDS = 10**10  # some 300 years: "any length", within what dates can hold
+MAX_LINK_DOWNLOADS = 10**9
 
 
 @api_view("PUT", "POST")
@@ -161,6 +157,15 @@ def links(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponse:
     link, token = create_link(file_id, caller, expires_in, max_downloads)
     answer = link_json(request, link, token)
     return JsonResponse(answer, status=201, headers={"Location": answer["url"]})
+
+
+def link_options(request: HttpRequest) -> tuple[int | None, int | None]:
+    """A new share link's `expires_in_seconds` and `max_downloads` (each absent or null: none)."""
+    options = json_object(request, fields=("expires_in_seconds", "max_downloads"))
+    return (
+        json_count(options, "expires_in_seconds", MAX_LINK_SECONDS),
+        json_count(options, "max_downloads", MAX_LINK_DOWNLOADS),
+    )
 
 
 @api_view("DELETE")

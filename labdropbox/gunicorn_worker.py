@@ -11,7 +11,7 @@ them take every thread of a worker. This worker changes four things:
    and a buffer, never a thread. Only a complete head goes to a thread, its bytes given back to
    gunicorn's own parser, which parses and validates it exactly as before.
 2. Every blocking read and write of a connection (the body, the response) goes through
-   RateFloorSocket, which cuts a peer that moves fewer than MIN_TRANSFER_BYTES in a window of
+   RateFloorSocket (labdropbox/rate_floor.py), which cuts a peer that moves fewer than MIN_TRANSFER_BYTES in a window of
    MIN_TRANSFER_WINDOW_SECONDS spent waiting on it. A cut upload surfaces in the application as
    a failed read of wsgi.input (the upload then keeps nothing); a cut download as a reset.
 3. Liveness probes (GET or HEAD /health) run on threads of their own: they never wait behind
@@ -35,14 +35,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import selectors
 import socket
 import struct
-import termios
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent import futures
 from functools import partial
 from typing import Any
@@ -51,130 +48,14 @@ from gunicorn import http, util
 from gunicorn.workers import gthread
 
 from labdropbox.env import env_float, env_int
+from labdropbox.rate_floor import RateFloorSocket
 
 HEAD_TIMEOUT = env_float("REQUEST_HEAD_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 HEAD_MAX = env_int("REQUEST_HEAD_MAX_BYTES", 64 * 1024, minimum=1024)
-MIN_BYTES = env_int("MIN_TRANSFER_BYTES", 64 * 1024, minimum=1)
-WINDOW = env_float("MIN_TRANSFER_WINDOW_SECONDS", 10.0, minimum=0.1)
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 64 * 1024  # what gunicorn's own graceful close drains at most
 LIVENESS_THREADS = 2
 LIVENESS_REQUESTS = (b"GET /health ", b"HEAD /health ", b"GET /health?", b"HEAD /health?")
-
-
-class SlowClient(ConnectionResetError):
-    """The peer moved too few bytes in a window: ECONNRESET, which gunicorn logs at debug level
-    only, and which the application sees as a failed read of the request body."""
-
-    def __init__(self, direction: str) -> None:
-        super().__init__(
-            errno.ECONNRESET, f"client {direction} under {MIN_BYTES} bytes per {WINDOW:g} s"
-        )
-
-
-class RateFloorSocket(socket.socket):
-    """A TCP socket whose blocking reads and writes cut a peer that moves fewer than MIN_BYTES
-    per WINDOW seconds of waiting on it (time the application spends elsewhere does not count).
-
-    In non-blocking mode (the event loop) every call goes straight to the socket. gettimeout()
-    reports what was asked for, so the timeouts that gunicorn saves and restores, and the
-    application's own (an upload's idle timeout), still apply: whichever ends first.
-    """
-
-    _wanted: float | None
-    _spent: float
-    _moved: int
-    _queued: int
-    _cut: set[str]
-
-    @classmethod
-    def adopt(cls, sock: socket.socket) -> RateFloorSocket:
-        guarded = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
-        guarded.start_request()
-        return guarded
-
-    def start_request(self) -> None:
-        """A fresh window for each request handed to a thread."""
-        self._wanted = super().gettimeout()
-        self._spent, self._moved, self._queued = 0.0, 0, self._unacknowledged()
-        self._cut = set()
-
-    @property
-    def cut_while_sending(self) -> bool:
-        return "reading" in self._cut
-
-    def _unacknowledged(self) -> int:
-        """Bytes sent but still in the kernel's queue (Linux). send() counts what the kernel
-        took, and it takes megabytes before it blocks: without this, a peer that reads nothing
-        would pass its first window on that burst alone."""
-        try:
-            queued = fcntl.ioctl(self.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
-            return int(struct.unpack("i", queued)[0])
-        except OSError:
-            return 0
-
-    def settimeout(self, value: float | None) -> None:
-        super().settimeout(value)
-        self._wanted = super().gettimeout()
-
-    def setblocking(self, flag: bool) -> None:
-        super().setblocking(flag)
-        self._wanted = super().gettimeout()
-
-    def gettimeout(self) -> float | None:
-        return self._wanted
-
-    def _floored(self, direction: str, call: Callable[[], Any], moved: Callable[[Any], int]) -> Any:
-        wanted = self._wanted
-        if wanted == 0.0:  # non-blocking: the event loop's business
-            return call()
-        if direction in self._cut:
-            raise SlowClient(direction)
-        waited = 0.0  # on this call, against the caller's own timeout
-        while True:
-            left = WINDOW - self._spent
-            if left <= 0:
-                delivered = self._moved - max(0, self._unacknowledged() - self._queued)
-                # A fresh window either way: the other direction can still answer (a 400).
-                self._spent, self._moved, self._queued = 0.0, 0, self._unacknowledged()
-                if delivered < MIN_BYTES:
-                    self._cut.add(direction)
-                    raise SlowClient(direction)
-                left = WINDOW
-            super().settimeout(max(left if wanted is None else min(left, wanted - waited), 1e-3))
-            started = time.monotonic()
-            try:
-                result = call()
-            except TimeoutError:
-                elapsed = time.monotonic() - started
-                self._spent += elapsed
-                waited += elapsed
-                if wanted is not None and waited >= wanted:
-                    super().settimeout(wanted)
-                    raise  # the caller's own timeout, as it expects it
-                continue
-            self._spent += time.monotonic() - started
-            self._moved += moved(result)
-            return result
-
-    def recv(self, size: int, flags: int = 0) -> bytes:
-        return self._floored("sending", lambda: super(RateFloorSocket, self).recv(size, flags), len)
-
-    def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
-        return self._floored(
-            "sending", lambda: super(RateFloorSocket, self).recv_into(buffer, size, flags), int
-        )
-
-    def send(self, data: Any, flags: int = 0) -> int:
-        return self._floored("reading", lambda: super(RateFloorSocket, self).send(data, flags), int)
-
-    def sendall(self, data: Any, flags: int = 0) -> None:
-        if self._wanted == 0.0:
-            super().sendall(data, flags)
-            return
-        view = memoryview(data).cast("B")
-        while view:
-            view = view[self.send(view, flags) :]
 
 
 def head_is_complete(head: bytes | bytearray) -> bool:

@@ -7,6 +7,7 @@ import functools
 import ipaddress
 
 from django.conf import settings
+from django.core.checks import Error
 from django.http import HttpRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -34,3 +35,20 @@ def client_address(request: HttpRequest) -> str:
     while hops and is_trusted_proxy(address):
         address = hops.pop()
     return address
+
+
+def network_errors(setting: str, entries: list[str], check_id: str) -> list[Error]:
+    """An error for each entry of a list-of-networks setting that is not an address or network."""
+    errors = []
+    for entry in entries:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            errors.append(
+                Error(
+                    f"{setting} entry {entry!r} is not an IP address or network.",
+                    hint="Use addresses or CIDR networks, e.g. 10.0.0.0/8,127.0.0.1.",
+                    id=check_id,
+                )
+            )
+    return errors

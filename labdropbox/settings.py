@@ -75,7 +75,7 @@ DEFAULT_QUOTA_MB: int | None = (
 TOKEN_CACHE_SECONDS = env_int("TOKEN_CACHE_SECONDS", 30, minimum=0)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 # Web pages on these origins may call the API from a browser (django-cors-headers answers their
-# preflights); other pages' writes are refused (files/auth.py). The tus headers cross too.
+# preflights); other pages' writes are refused (labdropbox/api/views.py). The tus headers cross too.
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
 CORS_URLS_REGEX = r"^/(?!admin/|static/).*$"
 CORS_ALLOW_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
@@ -163,6 +163,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Who an API request acts for (a token, a staff session, or no one while API_OPEN).
+    "accounts.middleware.CallerMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as its documentation asks: it answers a locked-out login with 429.

@@ -85,19 +85,27 @@ class EnduserProcessor(SpanProcessor):
             span.set_attribute("enduser.id", enduser)
 
 
-def default_processors() -> list[SpanProcessor]:
-    """The OTLP export (if configured) and the built-in trace recorder (unless switched off)."""
-    processors: list[SpanProcessor] = []
-    exporting = otlp_export_processor()
-    if exporting is not None:
-        processors.append(exporting)
-    if settings.TRACE_RECORDER_KEEP:
-        from traces.recorder import recorder_processor
+# Processors that apps add to the defaults when they are ready (traces: its recorder), so that
+# this module needs to know none of them.
+_app_processors: list[Callable[[], SpanProcessor | None]] = []
+_uses_defaults = False
 
-        processors.append(
-            recorder_processor(settings.TRACE_RECORDER_KEEP, settings.TRACE_RECORDER_PER_SECOND)
-        )
-    return processors
+
+def add_default_processor(make: Callable[[], SpanProcessor | None]) -> None:
+    """Make `make()` one of the default processors: added to the provider now if it was set up
+    with the defaults (gunicorn sets it up before Django loads the apps), else when one is."""
+    with _lock:
+        _app_processors.append(make)
+        if _provider is not None and _uses_defaults:
+            processor = make()
+            if processor is not None:
+                _provider.add_span_processor(processor)
+
+
+def default_processors() -> list[SpanProcessor]:
+    """The OTLP export (if configured) and the apps' processors (the trace recorder)."""
+    made = [otlp_export_processor(), *(make() for make in _app_processors)]
+    return [processor for processor in made if processor is not None]
 
 
 def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerProvider:
@@ -105,7 +113,7 @@ def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerPr
 
     `processors` replaces the default ones (the tests keep spans in memory instead).
     """
-    global _provider
+    global _provider, _uses_defaults
     with _lock:
         if _provider is not None:
             return _provider
@@ -115,6 +123,7 @@ def configure_tracing(processors: list[SpanProcessor] | None = None) -> TracerPr
         )
         # First: the exporters see spans with their enduser.id.
         provider.add_span_processor(EnduserProcessor())
+        _uses_defaults = processors is None
         for processor in default_processors() if processors is None else processors:
             provider.add_span_processor(processor)
         trace.set_tracer_provider(provider)

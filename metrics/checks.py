@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.checks import Error, register
 
-from files.checks import network_errors
+from labdropbox.proxies import network_errors
 
 
 @register()

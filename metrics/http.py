@@ -12,7 +12,7 @@ from typing import Any
 from django.conf import settings
 from django.urls import Resolver404, get_resolver
 
-from labdropbox.bodies import CountedBody
+from labdropbox.api.bodies import CountedBody
 from labdropbox.tracing import ROUTE_ENVIRON_KEY, route_template
 from metrics.registry import (
     HTTP_ACTIVE,

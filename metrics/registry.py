@@ -16,6 +16,7 @@ import functools
 from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.registry import Collector
 
 # OpenTelemetry's advised boundaries for http.server.request.duration, in seconds.
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10)
@@ -109,3 +110,8 @@ def labelled(metric: Any, *values: str) -> Any:
     lock, which costs more than observing it, and this runs several times per request. Labels
     are bounded, so is this cache."""
     return metric.labels(*values)
+
+
+# Collectors that read their samples at scrape time (from the database, say): apps add theirs
+# when they are ready (files.apps), so that this app needs to know none of them.
+SCRAPE_COLLECTORS: list[Collector] = []

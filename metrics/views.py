@@ -10,17 +10,15 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.utils import timezone
 from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
-from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 
-from accounts.tokens import bearer_token
-from files.errors import MetricsForbidden, Unauthorized
-from files.http import api_view
-from files.models import Upload
+from labdropbox.api.errors import MetricsForbidden, Unauthorized
+from labdropbox.api.requests import bearer_token
+from labdropbox.api.views import api_view
 from labdropbox.proxies import client_address
+from metrics.registry import SCRAPE_COLLECTORS
 
 
 @api_view("GET", "HEAD", public=True)
@@ -70,7 +68,8 @@ def scrape_registry() -> CollectorRegistry:
         multiprocess.MultiProcessCollector(registry)
     else:
         registry.register(ProcessRegistry())
-    registry.register(UnfinishedUploads())
+    for collector in SCRAPE_COLLECTORS:
+        registry.register(collector)
     return registry
 
 
@@ -79,15 +78,3 @@ class ProcessRegistry:
 
     def collect(self) -> Iterator[Metric]:
         yield from REGISTRY.collect()
-
-
-class UnfinishedUploads:
-    """Resumable uploads started and neither finished nor expired, as the database has them."""
-
-    def collect(self) -> Iterator[Metric]:
-        count = Upload.objects.filter(completed_at=None, expires_at__gt=timezone.now()).count()
-        yield GaugeMetricFamily(
-            "labdropbox_resumable_uploads_unfinished",
-            "Resumable uploads started and neither finished nor expired.",
-            value=count,
-        )

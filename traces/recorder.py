@@ -21,6 +21,7 @@ from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from django.conf import settings
 from django.db import close_old_connections, connection, transaction
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 APP_SCOPE_PREFIX = "labdropbox."
 # A 10 GiB read is 10,240 chunk downloads: past this many spans a waterfall is not readable.
 MAX_SPANS_PER_TRACE = 1000
+
+
+def configured_recorder() -> RateLimitedProcessor | None:
+    """The recorder as the settings ask for it (TRACE_RECORDER_KEEP 0: none)."""
+    if not settings.TRACE_RECORDER_KEEP:
+        return None
+    return recorder_processor(settings.TRACE_RECORDER_KEEP, settings.TRACE_RECORDER_PER_SECOND)
 
 
 def recorder_processor(keep: int, per_second: float) -> RateLimitedProcessor:

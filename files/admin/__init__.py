@@ -1,4 +1,4 @@
 """The Django admin of the files app: stored files (files.py), resumable uploads in progress
-(uploads.py) and share links (links.py)."""
+(uploads.py), share links (links.py) and users with their storage (users.py)."""
 
-from files.admin import files, links, uploads  # noqa: F401  (each module registers its admin)
+from files.admin import files, links, uploads, users  # noqa: F401  (each module registers its admin)

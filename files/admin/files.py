@@ -18,21 +18,21 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.callers import SERVICE, caller_for_user
-from files.errors import (
-    BodyTooLarge,
-    InvalidName,
-    QuotaExceeded,
-    StorageRejected,
-    StorageUnavailable,
-)
-from files.http import parse_count
 from files.maintenance import verify_file
 from files.metadata import load_file_meta
 from files.models import File
 from files.operations.delete import delete_file
 from files.operations.write import write_file
 from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
+from labdropbox.api.callers import SERVICE, caller_for_user
+from labdropbox.api.errors import (
+    BodyTooLarge,
+    InvalidName,
+    QuotaExceeded,
+    StorageRejected,
+    StorageUnavailable,
+)
+from labdropbox.api.requests import parse_count
 from traces.admin import trace_url
 from traces.models import RecordedTrace
 

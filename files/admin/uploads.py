@@ -7,11 +7,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
 
-from accounts.callers import SERVICE
-from files.errors import ServiceError
 from files.models import Upload
-from files.operations.uploads import terminate_upload
+from files.uploads.lifecycle import terminate_upload
 from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
+from labdropbox.api.callers import SERVICE
+from labdropbox.api.errors import ServiceError
 
 
 @admin.register(Upload)

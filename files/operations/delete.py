@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from accounts.callers import Caller
 from files import spans
-from files.errors import FileNotFound
 from files.metadata import mark_deleted_in_cache, parse_file_id
 from files.models import File
 from files.spans import tracer
 from files.storage import delete_chunk_objects, get_store
+from labdropbox.api.callers import Caller
+from labdropbox.api.errors import FileNotFound
 
 
 def delete_file(raw_id: str, caller: Caller) -> File:

@@ -18,12 +18,12 @@ from django.db import DatabaseError, IntegrityError
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from accounts.callers import Caller
 from accounts.tokens import digest_of
-from files.errors import FileNotFound, LinkNotFound
 from files.metadata import get_visible_file_meta
 from files.models import ShareLink
-from labdropbox.bodies import CountedBody
+from labdropbox.api.bodies import CountedBody
+from labdropbox.api.callers import Caller
+from labdropbox.api.errors import FileNotFound, LinkNotFound
 
 log = logging.getLogger(__name__)
 

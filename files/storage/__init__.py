@@ -1,7 +1,7 @@
 """All chunk object I/O: an S3 bucket when MINIO_ENDPOINT is set, else a folder under DATA_DIR;
 any Django storage backend (STORAGES["chunks"]) with CHUNK_STORAGE=django.
 
-Library errors never leave this package. Callers see three exceptions of files.errors, whatever
+Library errors never leave this package. Callers see three exceptions of labdropbox.api.errors, whatever
 the backend: ChunkNotFound (the object is not there), StorageUnavailable (the store could not be
 reached or failed for now: try again) and StorageRejected (it answered and refused for good:
 credentials, bucket, permissions).
@@ -22,7 +22,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from files.errors import StorageRejected, StorageUnavailable
+from labdropbox.api.errors import StorageRejected, StorageUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from files.errors import ChunkNotFound, StorageUnavailable
 from files.storage import CHUNK_PREFIX, StoredObject
+from labdropbox.api.errors import ChunkNotFound, StorageUnavailable
 from metrics.registry import CHUNK_BYTES_READ, CHUNK_BYTES_WRITTEN
 
 log = logging.getLogger(__name__)

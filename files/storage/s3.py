@@ -17,8 +17,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 
-from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from files.storage import CHUNK_PREFIX, StoredObject
+from files.storage.errors import s3_error, s3_error_code
+from labdropbox.api.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from metrics.registry import (
     CHUNK_BYTES_READ,
     CHUNK_BYTES_WRITTEN,
@@ -94,7 +95,7 @@ class S3Store:
             with _s3_errors(self.bucket, "CreateBucket"):
                 self.client.create_bucket(Bucket=self.bucket, **extra)
         except StorageRejected as exc:
-            if _s3_error_code(exc.__cause__) == "BucketAlreadyOwnedByYou":  # a worker won the race
+            if s3_error_code(exc.__cause__) == "BucketAlreadyOwnedByYou":  # a worker won the race
                 return False
             raise
         return True
@@ -112,39 +113,6 @@ class S3Store:
         return True
 
 
-def _s3_error_code(exc: BaseException | None) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-# HEAD requests carry no error body: a missing object or bucket is a bare 404.
-NOT_FOUND_CODES = {"NoSuchKey", "InvalidRange", "NotFound", "404"}
-# Refusals that another attempt may get past: the store is busy, or the bytes were damaged
-# on the way (a wrong Content-MD5).
-TRANSIENT_CODES = {
-    "SlowDown",
-    "RequestTimeout",
-    "ServiceUnavailable",
-    "InternalError",
-    "BadDigest",
-    "XAmzContentSHA256Mismatch",
-}
-
-
-def _client_error(key: str, exc: ClientError) -> Exception:
-    code = _s3_error_code(exc)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in NOT_FOUND_CODES:
-        return ChunkNotFound(key)
-    message = f"S3 refused {key}: {code} {exc.response.get('Error', {}).get('Message') or ''}"
-    if code in TRANSIENT_CODES or status >= 500 or status in (408, 429):
-        return StorageUnavailable(message.strip())
-    # AccessDenied, NoSuchBucket, InvalidAccessKeyId, SignatureDoesNotMatch…: trying again
-    # cannot help.
-    return StorageRejected(message.strip())
-
-
 @contextmanager
 def _s3_errors(key: str, operation: str) -> Iterator[None]:
     """One S3 request (with its retries), timed and counted; boto3/botocore/urllib3 errors
@@ -153,8 +121,8 @@ def _s3_errors(key: str, operation: str) -> Iterator[None]:
     try:
         yield
     except ClientError as exc:
-        S3_ERRORS.labels(operation, (_s3_error_code(exc) or "unknown")[:40]).inc()
-        raise _client_error(key, exc) from exc
+        S3_ERRORS.labels(operation, (s3_error_code(exc) or "unknown")[:40]).inc()
+        raise s3_error(key, exc) from exc
     except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
         S3_ERRORS.labels(operation, "unreachable").inc()
         raise StorageUnavailable(f"S3 unreachable for {key}: {exc}") from exc

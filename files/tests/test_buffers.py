@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from accounts.quotas import Space
 from files.buffers import BufferBudget, chunk_budget
-from files.errors import ServerBusy
-from files.operations.write import ChunkUploader, stream_chunks
+from files.operations.write import stream_chunks
+from files.pipeline.upload import ChunkUploader
+from files.quotas import Space
+from labdropbox.api.errors import ServerBusy
 from testing.uploads import download, payload, upload
 
 MIB = 1024 * 1024

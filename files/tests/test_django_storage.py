@@ -27,10 +27,12 @@ from google.api_core import exceptions as google
 from google.auth.exceptions import DefaultCredentialsError, TransportError
 
 from files.checks import check_chunk_storage
-from files.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from files.storage import get_store
-from files.storage.django import DjangoStore, adapted, storage_error
+from files.storage.django import DjangoStore
+from files.storage.django.backends import adapted
+from files.storage.errors import storage_error
 from files.tests.test_settings import load_settings
+from labdropbox.api.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from testing.storages import django_storage
 
 GCS = "storages.backends.gcloud.GoogleCloudStorage"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from files.errors import StorageRejected
 from files.models import File
 from files.storage import chunk_key, get_store
+from labdropbox.api.errors import StorageRejected
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.servers import EMBEDDED, GunicornServer
 from testing.uploads import payload, upload

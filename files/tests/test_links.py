@@ -17,9 +17,9 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from files.errors import LinkNotFound
 from files.models import ShareLink
 from files.operations.links import start_download
+from labdropbox.api.errors import LinkNotFound
 from testing.mysql import recreate_mysql_database
 from testing.servers import GunicornServer
 from testing.uploads import WithToken, payload, send, sha256, upload

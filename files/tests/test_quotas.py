@@ -13,12 +13,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from accounts.callers import Caller
 from accounts.models import Quota, Reservation
-from accounts.quotas import Space
-from files.errors import QuotaExceeded
 from files.models import File, Upload
 from files.operations.write import write_file
+from files.quotas import Space
+from labdropbox.api.callers import Caller
+from labdropbox.api.errors import QuotaExceeded
 from testing.fixtures import TEST_CHUNK_SIZE as C
 from testing.fixtures import stored_keys
 from testing.mysql import recreate_mysql_database

@@ -8,11 +8,11 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts.callers import SERVICE
 from files.buffers import chunk_budget
-from files.errors import ChunkCorrupt
 from files.operations.read import FileRead
 from files.storage import chunk_key, get_store
+from labdropbox.api.callers import SERVICE
+from labdropbox.api.errors import ChunkCorrupt
 from testing.fixtures import TEST_CHUNK_SIZE
 from testing.uploads import download, payload, upload
 

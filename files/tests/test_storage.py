@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from files.errors import ChunkNotFound, StorageUnavailable
 from files.storage import get_store
+from labdropbox.api.errors import ChunkNotFound, StorageUnavailable
 from testing.fixtures import point_store_at
 from testing.storages import DJANGO_KINDS, on_port
 

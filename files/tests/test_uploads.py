@@ -465,8 +465,8 @@ def test_a_final_upload_being_committed_elsewhere_is_committed_once_by_a_later_h
 @pytest.fixture
 def database_down_at_the_commit(monkeypatch):
     """The database fails once, at the moment an upload would be committed."""
-    from files.errors import DatabaseUnavailable
-    from files.operations import uploads
+    from files.uploads import commit as uploads
+    from labdropbox.api.errors import DatabaseUnavailable
 
     save_file = uploads.save_file
 

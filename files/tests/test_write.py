@@ -5,12 +5,12 @@ import threading
 
 import pytest
 
-from accounts.callers import ANONYMOUS
 from files.buffers import chunk_budget
-from files.errors import IncompleteBody
 from files.models import Chunk, File
 from files.operations.write import write_file
 from files.storage import chunk_key, get_store
+from labdropbox.api.callers import ANONYMOUS
+from labdropbox.api.errors import IncompleteBody
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.uploads import download, payload, sha256, upload
 

@@ -4,7 +4,6 @@ from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.errors import StorageRejected, StorageUnavailable
 from files.maintenance import (
     delete_orphan,
     expired_uploads,
@@ -14,6 +13,7 @@ from files.maintenance import (
     scan_orphans,
 )
 from files.storage import ChunkStore, get_store
+from labdropbox.api.errors import StorageRejected, StorageUnavailable
 
 
 class Command(BaseCommand):

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.errors import StorageRejected, StorageUnavailable
 from files.storage import get_store
+from labdropbox.api.errors import StorageRejected, StorageUnavailable
 
 
 class Command(BaseCommand):

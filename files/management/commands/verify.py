@@ -4,10 +4,10 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from files.errors import FileNotFound, StorageRejected, StorageUnavailable
 from files.maintenance import human_size, verify_files
 from files.metadata import parse_file_id
 from files.models import File
+from labdropbox.api.errors import FileNotFound, StorageRejected, StorageUnavailable
 
 PROGRESS_EVERY_SECONDS = 5.0
 

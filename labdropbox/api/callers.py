@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest
+
+from labdropbox.api.errors import Unauthorized
+
 
 @dataclass(frozen=True)
 class Caller:
@@ -33,3 +38,23 @@ SERVICE = Caller(None, "", True)
 def caller_for_user(user: Any) -> Caller:
     """A logged-in Django user (the admin's) as a caller."""
     return Caller(user.pk, user.get_username(), user.is_staff)
+
+
+def caller_of(request: HttpRequest) -> Caller:
+    """Who the request acts for, or Unauthorized. Resolved once per request by the middleware
+    that knows the credentials (accounts.middleware.CallerMiddleware: tokens, sessions,
+    API_OPEN), as Django's AuthenticationMiddleware gives each request its `user`: this layer
+    knows no app."""
+    resolve = getattr(request, "resolve_caller", None)
+    if resolve is None:
+        raise ImproperlyConfigured("MIDDLEWARE must list accounts.middleware.CallerMiddleware")
+    caller: Caller = resolve()
+    return caller
+
+
+def is_authenticated(request: HttpRequest) -> bool:
+    """The request proves who sent it (not merely that the API happens to be open)."""
+    try:
+        return caller_of(request) is not ANONYMOUS
+    except Unauthorized:
+        return False

@@ -1,8 +1,9 @@
 """Every error the service answers with: exceptions that carry their own HTTP status and code.
 
-Operations, the metadata layer and the chunk stores raise these; the API turns any of them into
-`{"error": code, "detail": sentence}` with one function, `error_response`. A new error is a new
-subclass here, never a new entry in a table somewhere else.
+Every app's operations, the metadata layer and the chunk stores raise these; the API turns any
+of them into `{"error": code, "detail": sentence}` with one function, `error_response`. A new
+error is a new subclass here, never a new entry in a table somewhere else: this module is the
+catalogue that docs/api.md lists.
 """
 
 from __future__ import annotations
@@ -180,6 +181,16 @@ class WrongContentType(ClientError):
 class UploadLocked(ClientError):
     status, code = 423, "upload_locked"
     default_detail = "another request is writing to this upload; try again shortly"
+
+
+class LockLost(UploadLocked):
+    default_detail = "this request took too long and another one now writes to the upload"
+
+
+class PartConflict(ClientError):
+    """A part of a final upload that cannot be one."""
+
+    status, code = 409, "part_unusable"
 
 
 class ChecksumMismatch(ClientError):

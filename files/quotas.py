@@ -25,8 +25,8 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Quota, Reservation
-from files.errors import QuotaExceeded
 from files.models import File
+from labdropbox.api.errors import QuotaExceeded
 
 MIB = 1024 * 1024
 # A /write's reservation outlives a worker that died mid-upload by at most this long.

@@ -11,7 +11,7 @@ from django.conf import settings
 from opentelemetry import trace
 
 from files.models import Chunk, Upload
-from files.operations.read import ChunkFetcher, Piece
+from files.pipeline.fetch import ChunkFetcher, Piece
 from files.sha256_state import ResumableSha256
 from files.storage import get_store
 

@@ -1,0 +1,162 @@
+"""Committing a resumable upload once its last byte is stored: a plain upload becomes a file in
+one transaction, as a /write does; a part is marked complete, and the final upload made of it is
+committed when its last part is — its chunk rows point at the parts' objects, so no object is
+copied.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Reservation
+from files import spans
+from files.metadata import drop_cached_meta
+from files.models import Chunk, File, Upload, UploadChunk
+from files.quotas import settle
+from files.sha256_state import ResumableSha256
+from files.spans import tracer
+from files.uploads.concatenate import concatenation_sha256
+from files.uploads.headers import parse_concat_parts
+from files.uploads.lock import release_lock, try_lock
+from labdropbox.api.callers import Caller
+from labdropbox.api.errors import (
+    BodyTooLarge,
+    InvalidUploadRequest,
+    PartConflict,
+    ServiceError,
+    UploadNotFound,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def commit_upload(upload: Upload) -> File | None:
+    """The last byte is stored: a plain upload becomes a file (one transaction, like /write); a
+    part is marked complete, and its final upload committed if it was the last part missing."""
+    if upload.is_partial:
+        Upload.objects.filter(pk=upload.id).update(completed_at=timezone.now())
+        # Read again: a final upload may have claimed this part while its bytes arrived.
+        final = Upload.objects.filter(parts=upload.id).first()
+        return concatenate_if_complete(final) if final is not None else None
+    rows = list(upload.chunks.order_by("index"))
+    file = File(
+        id=upload.id,
+        name=upload.name,
+        size=upload.offset,
+        sha256=ResumableSha256(bytes(upload.hash_state)).hexdigest(),
+        chunk_count=len(rows),
+        owner_id=upload.owner_id,
+    )
+    chunks = [Chunk(file=file, index=r.index, size=r.size, sha256=r.sha256) for r in rows]
+    return save_file(file, chunks, upload, parts=[])
+
+
+def create_final(upload: Upload, caller: Caller) -> Upload:
+    """A final upload of the parts its Upload-Concat names, in order; committed at once if they
+    are all complete, else when the last of them is (concatenation-unfinished). Parts are the
+    caller's own: the file's bytes count against the quota that held them."""
+    part_ids = parse_concat_parts(upload.concat)
+    if len(set(part_ids)) != len(part_ids):
+        raise InvalidUploadRequest("Upload-Concat names a part twice")
+    now = timezone.now()
+    with transaction.atomic():
+        parts = {
+            part.id: part for part in Upload.objects.select_for_update().filter(pk__in=part_ids)
+        }
+        for position, part_id in enumerate(part_ids):
+            part = parts.get(part_id)
+            if part is None or not part.is_partial or part.owner_id != caller.user_id:
+                raise PartConflict(f"{part_id} is not a partial upload")
+            if part.final_id is not None:
+                raise PartConflict(f"{part_id} already belongs to another final upload")
+            if part.completed_at is None and part.expires_at <= now:
+                raise PartConflict(f"{part_id} has expired")
+            part.final, part.part_order = upload, position
+        if all(part.length is not None for part in parts.values()):
+            upload.length = sum(part.length or 0 for part in parts.values())
+            if upload.length > settings.MAX_UPLOAD_BYTES:
+                raise BodyTooLarge(
+                    f"the parts add up to {upload.length} bytes; "
+                    f"the limit is {settings.MAX_UPLOAD_BYTES}"
+                )
+        upload.save(force_insert=True)
+        Upload.objects.bulk_update(parts.values(), ["final", "part_order"])
+    concatenate_if_complete(upload)
+    return upload
+
+
+def concatenate_if_complete(final: Upload) -> File | None:
+    """Commit the final upload if every part is complete and no other request is committing
+    it (the parts' last bytes can arrive together, through different workers)."""
+    parts = list(final.parts.order_by("part_order"))
+    if final.completed_at is not None or not all(part.completed_at for part in parts):
+        return None
+    if len(parts) != len(parse_concat_parts(final.concat)):
+        logger.warning("final upload %s lost a part: it cannot be completed", final.id)
+        return None
+    token = try_lock(final.id)
+    if token is None:
+        return None
+    try:
+        with tracer.start_as_current_span(spans.CONCATENATE_UPLOADS) as span:
+            span.set_attributes({"file.id": str(final.id), "upload.parts": len(parts)})
+            return commit_concatenation(final, parts)
+    finally:
+        release_lock(final.id, token)
+
+
+def commit_concatenation(final: Upload, parts: list[Upload]) -> File:
+    chunks: list[Chunk] = []
+    for part in parts:
+        for row in part.chunks.order_by("index"):
+            chunks.append(
+                Chunk(
+                    index=len(chunks),
+                    size=row.size,
+                    sha256=row.sha256,
+                    source_id=part.id,
+                    source_index=row.index,
+                )
+            )
+    file = File(
+        id=final.id,
+        name=final.name,
+        size=sum(part.offset for part in parts),
+        sha256=concatenation_sha256(parts, chunks),
+        chunk_count=len(chunks),
+        owner_id=final.owner_id,
+    )
+    for chunk in chunks:
+        chunk.file = file
+    return save_file(file, chunks, final, parts)
+
+
+def save_file(file: File, chunks: list[Chunk], upload: Upload, parts: list[Upload]) -> File:
+    """The file's rows, in one transaction with the upload's completion (like /write's); the
+    upload's chunk rows go, and a concatenation's parts go whole (their objects are the file's
+    now). If a request that lost its lease committed it first, that file is the answer."""
+    if sum(chunk.size for chunk in chunks) != file.size:
+        raise ServiceError(f"upload {upload.id}: its chunks do not add up to {file.size} bytes")
+    uploads = [upload.id, *(part.id for part in parts)]
+    try:
+        with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
+            # The file's size counts against the quota now, instead of the space held for it.
+            settle(upload.owner_id, Reservation.objects.filter(upload_id__in=uploads))
+            file.save(force_insert=True)
+            Chunk.objects.bulk_create(chunks, batch_size=1000)
+            completed = Upload.objects.filter(pk=upload.id, completed_at=None).update(
+                completed_at=timezone.now(), offset=file.size, length=file.size
+            )
+            if not completed:  # terminated meanwhile: roll the file back
+                raise UploadNotFound()
+            UploadChunk.objects.filter(upload=upload).delete()
+            Upload.objects.filter(pk__in=uploads[1:]).delete()
+    except IntegrityError:
+        return File.objects.get(pk=file.id)
+    with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
+        drop_cached_meta(file.id)
+    return file
