@@ -1,7 +1,7 @@
 """The HTTP API: each view parses its request, calls one operation and builds the answer.
 
-Errors are exceptions (labdropbox.api.errors) that `api_view` turns into JSON; the work itself lives in
-files.operations.
+Errors are exceptions (labdropbox.api.errors) that `api_view` turns into JSON; the work itself
+lives in files.operations.
 """
 
 from __future__ import annotations

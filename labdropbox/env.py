@@ -18,6 +18,14 @@ FALSE_WORDS = {"0", "false", "no", "off"}
 Number = TypeVar("Number", int, float)
 
 
+def env_name(name: str, *earlier_names: str) -> str:
+    """The variable to read: `name`, unless only a name it had in an earlier release is set."""
+    for candidate in (name, *earlier_names):
+        if env_str(candidate):
+            return candidate
+    return name
+
+
 def env_str(name: str, default: str = "") -> str:
     value = os.environ.get(name, "").strip()
     return value or default

@@ -11,9 +11,9 @@ them take every thread of a worker. This worker changes four things:
    and a buffer, never a thread. Only a complete head goes to a thread, its bytes given back to
    gunicorn's own parser, which parses and validates it exactly as before.
 2. Every blocking read and write of a connection (the body, the response) goes through
-   RateFloorSocket (labdropbox/rate_floor.py), which cuts a peer that moves fewer than MIN_TRANSFER_BYTES in a window of
-   MIN_TRANSFER_WINDOW_SECONDS spent waiting on it. A cut upload surfaces in the application as
-   a failed read of wsgi.input (the upload then keeps nothing); a cut download as a reset.
+   RateFloorSocket (labdropbox/rate_floor.py), which cuts a peer that moves fewer than
+   MIN_TRANSFER_BYTES in a window of MIN_TRANSFER_WINDOW_SECONDS spent waiting on it. A cut
+   upload surfaces in the application as a failed read of wsgi.input; a cut download as a reset.
 3. Liveness probes (GET or HEAD /health) run on threads of their own: they never wait behind
    transfers in the pool's queue.
 4. Connections are closed "gracefully" (FIN, then drain what the peer still sends) from the

@@ -25,6 +25,7 @@ from labdropbox.env import (
     env_int,
     env_json_object,
     env_list,
+    env_name,
     env_str,
 )
 
@@ -308,9 +309,18 @@ MINIO_SECRET_KEY = env_str("MINIO_SECRET_KEY", "minioadmin")
 MINIO_BUCKET = env_str("MINIO_BUCKET", "labdropbox")
 MINIO_SECURE = env_bool("MINIO_SECURE", False)
 MINIO_REGION = env_str("MINIO_REGION", "us-east-1")
-S3_CONNECT_TIMEOUT = env_float("S3_CONNECT_TIMEOUT", 3.0, minimum=0.1)
-S3_READ_TIMEOUT = env_float("S3_READ_TIMEOUT", 20.0, minimum=0.1)
-S3_MAX_ATTEMPTS = env_int("S3_MAX_ATTEMPTS", 3, minimum=1, maximum=10)
+# Bounded waits on the chunk store, whichever it is (S3, or Azure, SFTP, GCS through
+# CHUNK_STORAGE=django): a store that hangs costs a request seconds, not minutes. The S3_* names
+# of earlier releases are still read.
+STORAGE_CONNECT_TIMEOUT = env_float(
+    env_name("STORAGE_CONNECT_TIMEOUT", "S3_CONNECT_TIMEOUT"), 3.0, minimum=0.1
+)
+STORAGE_READ_TIMEOUT = env_float(
+    env_name("STORAGE_READ_TIMEOUT", "S3_READ_TIMEOUT"), 20.0, minimum=0.1
+)
+STORAGE_MAX_ATTEMPTS = env_int(
+    env_name("STORAGE_MAX_ATTEMPTS", "S3_MAX_ATTEMPTS"), 3, minimum=1, maximum=10
+)
 # With CHUNK_STORAGE=django: any Django storage backend (django-storages' S3Storage,
 # AzureStorage, GoogleCloudStorage, SFTPStorage…) and its options as a JSON object. A settings
 # module of your own may set STORAGES["chunks"] instead.

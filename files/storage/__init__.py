@@ -1,10 +1,10 @@
 """All chunk object I/O: an S3 bucket when MINIO_ENDPOINT is set, else a folder under DATA_DIR;
 any Django storage backend (STORAGES["chunks"]) with CHUNK_STORAGE=django.
 
-Library errors never leave this package. Callers see three exceptions of labdropbox.api.errors, whatever
-the backend: ChunkNotFound (the object is not there), StorageUnavailable (the store could not be
-reached or failed for now: try again) and StorageRejected (it answered and refused for good:
-credentials, bucket, permissions).
+Library errors never leave this package (files/storage/errors.py maps them). Callers see three
+exceptions of labdropbox.api.errors, whatever the backend: ChunkNotFound (the object is not
+there), StorageUnavailable (the store could not be reached or failed for now: try again) and
+StorageRejected (it answered and refused for good: credentials, bucket, permissions).
 """
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ STORE_SETTINGS = {
     "MINIO_SECURE",
     "MINIO_REGION",
     "CHUNK_DIR",
-    "S3_CONNECT_TIMEOUT",
-    "S3_READ_TIMEOUT",
-    "S3_MAX_ATTEMPTS",
+    "STORAGE_CONNECT_TIMEOUT",
+    "STORAGE_READ_TIMEOUT",
+    "STORAGE_MAX_ATTEMPTS",
     "CHUNK_IO_THREADS",
 }
 

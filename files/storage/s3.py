@@ -145,9 +145,9 @@ def s3_client(endpoint: str, access_key: str | None = None, secret_key: str | No
         access_key or settings.MINIO_ACCESS_KEY,
         secret_key or settings.MINIO_SECRET_KEY,
         settings.MINIO_REGION,
-        settings.S3_CONNECT_TIMEOUT,
-        settings.S3_READ_TIMEOUT,
-        settings.S3_MAX_ATTEMPTS,
+        settings.STORAGE_CONNECT_TIMEOUT,
+        settings.STORAGE_READ_TIMEOUT,
+        settings.STORAGE_MAX_ATTEMPTS,
         settings.CHUNK_IO_THREADS,
     )
 

@@ -106,7 +106,7 @@ def test_upload_form_stores_the_file_through_the_pipeline(
 
 def test_upload_form_reports_a_storage_outage_and_keeps_nothing(admin_client, settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     response = admin_client.post(
         reverse("admin:files_file_upload"), {"file": SimpleUploadedFile("x.bin", b"abc")}

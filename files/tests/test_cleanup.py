@@ -91,7 +91,7 @@ def test_objects_of_a_deleted_file_that_storage_kept_are_removed(client, store):
 
 def test_unreachable_storage_fails_the_command(settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     with pytest.raises(CommandError, match="object storage failed"):
         call_command("cleanup", "--grace-minutes", "0")

@@ -30,7 +30,7 @@ def test_ensure_bucket_creates_a_missing_bucket_then_reports_it_exists(
 
 def test_ensure_bucket_fails_when_storage_is_unreachable(settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     with pytest.raises(CommandError, match="could not reach S3 bucket"):
         call_command("ensure_bucket")

@@ -136,7 +136,7 @@ CASES = {
         "storage_unavailable",
         lambda c, s, st: (
             setattr(s, "MINIO_ENDPOINT", "127.0.0.1:9")
-            or setattr(s, "S3_MAX_ATTEMPTS", 1)
+            or setattr(s, "STORAGE_MAX_ATTEMPTS", 1)
             or put(c, "/write?name=a")
         ),
     ),
@@ -254,4 +254,4 @@ def test_a_chunk_damaged_on_the_way_is_refused_by_real_s3(client, settings, s3_s
 
 def s3_server_settings(settings, s3_server) -> None:
     settings.MINIO_ENDPOINT = s3_server.endpoint
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1

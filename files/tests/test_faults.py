@@ -39,9 +39,9 @@ from testing.uploads import (
 C = 64 * 1024
 # Short timeouts keep every fault bounded: these are the waits the assertions rely on.
 TIMEOUTS = {
-    "S3_CONNECT_TIMEOUT": "1",
-    "S3_READ_TIMEOUT": "2",
-    "S3_MAX_ATTEMPTS": "2",
+    "STORAGE_CONNECT_TIMEOUT": "1",
+    "STORAGE_READ_TIMEOUT": "2",
+    "STORAGE_MAX_ATTEMPTS": "2",
     "DB_CONNECT_TIMEOUT": "2",
     "DB_QUERY_TIMEOUT": "3",
     "REDIS_TIMEOUT_SECONDS": "0.25",

@@ -116,7 +116,7 @@ def test_delete_while_storage_is_down_leaves_objects_for_cleanup(client, setting
     store.ensure_bucket()
     file_id = upload(client, payload(2 * C))["file_id"]
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     assert client.delete(f"/files/{file_id}").status_code == 204
     assert client.get(f"/read/{file_id}").status_code == 404

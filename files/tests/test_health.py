@@ -32,7 +32,7 @@ def test_ready_when_every_dependency_answers(client):
 
 def test_not_ready_when_storage_is_down(client, settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
     settings.API_TOKEN = "t"  # the details are for requests with credentials
 
     response = client.get("/health/ready", HTTP_AUTHORIZATION="Bearer t")

@@ -129,7 +129,7 @@ def test_overwritten_later_chunk_cuts_the_body_short(client, store, replacement)
 def test_storage_unreachable_during_read_is_503_json(client, settings):
     file_id = upload(client, payload(2 * C))["file_id"]
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     response = client.get(f"/read/{file_id}")
 

@@ -159,6 +159,26 @@ def test_minio_endpoint_switches_to_s3_with_compatible_bounded_client(tmp_path):
     }
 
 
+def test_the_storage_timeouts_are_read_under_their_earlier_s3_names_too(tmp_path):
+    earlier = load_settings(
+        tmp_path,
+        MINIO_ENDPOINT="minio:9000",
+        SECRET_KEY="k",
+        S3_READ_TIMEOUT="7",
+        S3_MAX_ATTEMPTS="2",
+    )["s3"]
+    both = load_settings(
+        tmp_path,
+        MINIO_ENDPOINT="minio:9000",
+        SECRET_KEY="k",
+        S3_READ_TIMEOUT="7",
+        STORAGE_READ_TIMEOUT="9",
+    )["s3"]
+
+    assert (earlier["read_timeout"], earlier["retries"]["total_max_attempts"]) == (7.0, 2)
+    assert both["read_timeout"] == 9.0  # the new name wins
+
+
 def test_chunk_size_bytes_wins_over_megabytes(tmp_path):
     loaded = load_settings(tmp_path, CHUNK_SIZE_MB="4", CHUNK_SIZE_BYTES="1000")
 

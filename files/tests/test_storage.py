@@ -68,7 +68,7 @@ def test_ensure_bucket_creates_once(store, settings, store_kind, request):
 def test_unreachable_store_is_storage_unavailable(store, settings, store_kind, tmp_path):
     if store_kind == "s3":
         settings.MINIO_ENDPOINT = "127.0.0.1:9"
-        settings.S3_MAX_ATTEMPTS = 1
+        settings.STORAGE_MAX_ATTEMPTS = 1
     elif store_kind in DJANGO_KINDS:
         closed = on_port(settings.STORAGES["chunks"], 9)
         settings.STORAGES = {**settings.STORAGES, "chunks": closed}

@@ -20,7 +20,11 @@ from testing.storages import DJANGO_KINDS, django_storage, django_storage_env, o
 from testing.uploads import held_back_read, payload, upload
 
 C = 64 * 1024
-TIMEOUTS = {"S3_CONNECT_TIMEOUT": "1", "S3_READ_TIMEOUT": "2", "S3_MAX_ATTEMPTS": "2"}
+TIMEOUTS = {
+    "STORAGE_CONNECT_TIMEOUT": "1",
+    "STORAGE_READ_TIMEOUT": "2",
+    "STORAGE_MAX_ATTEMPTS": "2",
+}
 BOUND = 15.0  # seconds: well above the timeouts and retries above, far below "hung"
 SERVER_FIXTURE = {
     "django-s3": ("s3", "s3_server"),

@@ -82,7 +82,7 @@ def test_usage_errors(client):
 def test_unreachable_storage_fails_the_command(client, settings):
     file_id = upload(client, b"data")["file_id"]
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     with pytest.raises(CommandError, match="object storage failed"):
         call_command("verify", file_id)

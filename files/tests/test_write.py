@@ -203,7 +203,7 @@ def test_body_shorter_than_its_content_length_is_400_and_stores_nothing(store):
 
 def test_storage_unreachable_is_503_and_keeps_no_metadata(client, settings):
     settings.MINIO_ENDPOINT = "127.0.0.1:9"  # discard port: nothing listens there
-    settings.S3_MAX_ATTEMPTS = 1
+    settings.STORAGE_MAX_ATTEMPTS = 1
 
     response = client.put("/write?name=a", data=payload(3 * C), content_type="x/y")
 

@@ -73,9 +73,9 @@ def _bounded_s3_init(backend: Any) -> Any:
             # As the S3 store: no CRC checksums that older S3-compatible stores reject.
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
-            connect_timeout=settings.S3_CONNECT_TIMEOUT,
-            read_timeout=settings.S3_READ_TIMEOUT,
-            retries={"mode": "standard", "total_max_attempts": settings.S3_MAX_ATTEMPTS},
+            connect_timeout=settings.STORAGE_CONNECT_TIMEOUT,
+            read_timeout=settings.STORAGE_READ_TIMEOUT,
+            retries={"mode": "standard", "total_max_attempts": settings.STORAGE_MAX_ATTEMPTS},
             max_pool_connections=settings.CHUNK_IO_THREADS,
         )
         self.client_config = ours.merge(self.client_config)  # what OPTIONS set wins
@@ -123,11 +123,11 @@ def _bounded_azure_client(backend: Any) -> Any:
         from azure.storage.blob import BlobServiceClient, LinearRetry
 
         self.client_options = {
-            "connection_timeout": settings.S3_CONNECT_TIMEOUT,
-            "read_timeout": settings.S3_READ_TIMEOUT,
+            "connection_timeout": settings.STORAGE_CONNECT_TIMEOUT,
+            "read_timeout": settings.STORAGE_READ_TIMEOUT,
             # Instead of the blob SDK's own retries, which wait 15 s, then 18 s…
             "retry_policy": LinearRetry(
-                backoff=1, random_jitter_range=1, retry_total=settings.S3_MAX_ATTEMPTS - 1
+                backoff=1, random_jitter_range=1, retry_total=settings.STORAGE_MAX_ATTEMPTS - 1
             ),
             **(self.client_options or {}),
         }
@@ -144,10 +144,10 @@ def _bounded_azure_client(backend: Any) -> Any:
 def _bounded_sftp_connect(backend: Any) -> Any:
     def _connect(self: Any) -> None:
         for timeout in ("timeout", "banner_timeout", "auth_timeout"):
-            self.params.setdefault(timeout, settings.S3_CONNECT_TIMEOUT)
+            self.params.setdefault(timeout, settings.STORAGE_CONNECT_TIMEOUT)
         backend._connect(self)
         if self._sftp is not None:  # and no SFTP request waits forever for its answer
-            self._sftp.get_channel().settimeout(settings.S3_READ_TIMEOUT)
+            self._sftp.get_channel().settimeout(settings.STORAGE_READ_TIMEOUT)
 
     return _connect
 
