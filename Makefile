@@ -6,7 +6,10 @@ BIN := $(VENV)/bin
 export SERVICE_PORT ?= 8080
 
 # The MySQL + Redis + S3 stack that `make test-services` runs the suite against. The S3 server
-# is moto, started by the tests themselves on a loopback port.
+# is moto, started by the tests themselves on a loopback port. The tests, `make load` and the
+# benchmark DROP and recreate the databases whose names start with TEST_DB on that server, and
+# flush Redis database REDIS_TEST_DB: point them at a server of their own, or change the names.
+TEST_DB ?= labdropbox_test
 MYSQL_HOST ?= 127.0.0.1
 MYSQL_PORT ?= 3306
 MYSQL_USER ?= root
@@ -14,8 +17,9 @@ MYSQL_PASSWORD ?=
 REDIS_TEST_HOST ?= 127.0.0.1
 REDIS_TEST_DB ?= 15
 SERVICES_ENV := DB_ENGINE=mysql TIDB_HOST=$(MYSQL_HOST) TIDB_PORT=$(MYSQL_PORT) \
-	TIDB_USER=$(MYSQL_USER) TIDB_PASSWORD=$(MYSQL_PASSWORD) TIDB_DATABASE=labdropbox \
-	REDIS_HOST=$(REDIS_TEST_HOST) REDIS_DB=$(REDIS_TEST_DB) SECRET_KEY=test-services-only
+	TIDB_USER=$(MYSQL_USER) TIDB_PASSWORD=$(MYSQL_PASSWORD) TIDB_DATABASE=$(TEST_DB) \
+	TEST_DATABASE_PREFIX=$(TEST_DB) REDIS_HOST=$(REDIS_TEST_HOST) REDIS_DB=$(REDIS_TEST_DB) \
+	SECRET_KEY=test-services-only
 # `make test` is the embedded defaults whatever the calling shell has configured.
 EMBEDDED_ENV := env -u MINIO_ENDPOINT -u TIDB_HOST -u REDIS_HOST -u JAEGER_ENDPOINT
 
@@ -38,13 +42,14 @@ endef
 help:
 	@echo "make run            start the service on http://127.0.0.1:$(SERVICE_PORT) (embedded defaults)"
 	@echo "make test           the whole test suite: SQLite, local-memory cache, filesystem + S3 (moto)"
-	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*)"
+	@echo "make test-services  the suite again on MariaDB/MySQL + Redis + S3 (see MYSQL_*, REDIS_TEST_*;"
+	@echo "                    drops and recreates the databases named $(TEST_DB)*, flushes Redis db $(REDIS_TEST_DB))"
 	@echo "make test-rgw       the S3 tests against Ceph's RADOS Gateway (installs Debian's ceph)"
 	@echo "make load           the bounded load test (16 clients of 4 users, 1,200 steps), full stack"
 	@echo "make bench          the benchmark (bench/results.json, docs/read-latency.png)"
 	@echo "make bench-smoke    the benchmark at tiny sizes: checks every figure is produced"
 	@echo "make lint           ruff check, ruff format --check and mypy"
-	@echo "make screenshot     redraw docs/waterfall.png and docs/prometheus.png from real runs"
+	@echo "make screenshot     redraw the waterfall and Prometheus pictures into $(SCREENSHOT_DIR)"
 	@echo "make docker-up      the full stack with docker compose (docker-down, docker-logs, migrate)"
 	@echo "make k8s-deploy     Kubernetes, K8S_FLAVOUR=dev or tidb-operator (k8s-status, k8s-delete)"
 
@@ -137,10 +142,13 @@ bench-tools:
 	@$(call install-missing,$(BENCH_TOOLS))
 	@if [ "$(S3)" = rgw ]; then $(MAKE) --no-print-directory rgw-tools; fi
 
-# Redraw docs/waterfall.png from a real 10-chunk read, and docs/prometheus.png from Prometheus
-# scraping a load, through the browser tests.
+# Redraw the waterfall of a real 10-chunk read and Prometheus scraping a load, through the
+# browser tests, into SCREENSHOT_DIR (SCREENSHOT_DIR=docs replaces the committed pictures).
+SCREENSHOT_DIR ?= var/screenshots
 screenshot: $(VENV)/.dev test-tools
-	WATERFALL_SCREENSHOT=$(CURDIR)/docs/waterfall.png METRICS_SCREENSHOT=$(CURDIR)/docs/prometheus.png \
+	mkdir -p $(SCREENSHOT_DIR)
+	WATERFALL_SCREENSHOT=$(abspath $(SCREENSHOT_DIR))/waterfall.png \
+	METRICS_SCREENSHOT=$(abspath $(SCREENSHOT_DIR))/prometheus.png \
 		$(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
 
 lint: $(VENV)/.dev

@@ -25,7 +25,11 @@ import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from testing.servers import GunicornServer
 
 KIB = 1024
 
@@ -91,7 +95,7 @@ class Client:
     ):
         self.user = user
         parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = cast(str, parts.hostname), parts.port or 80
         self.chunk_size = chunk_size
         self.random = random.Random(seed)
         self.stats = stats
@@ -99,7 +103,14 @@ class Client:
         self.files: dict[str, bytes] = {}
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
 
-    def request(self, kind: str, method: str, path: str, body: bytes | None = None, headers=None):
+    def request(
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> tuple[http.client.HTTPResponse, bytes]:
         started = time.monotonic()
         for attempt in (1, 2):
             try:
@@ -231,7 +242,7 @@ def run_load(
     return stats
 
 
-def orphans(service) -> int:
+def orphans(service: GunicornServer) -> int:
     """Chunk objects of the started service that belong to no committed file."""
     committed = {row[0].replace("-", "") for row in service.sql("SELECT id FROM files_file")}
     return sum(
@@ -241,7 +252,7 @@ def orphans(service) -> int:
     )
 
 
-def run_on_started_stack(args: argparse.Namespace) -> tuple[Stats, dict]:
+def run_on_started_stack(args: argparse.Namespace) -> tuple[Stats, dict[str, int]]:
     """Start moto and gunicorn (on the database and cache the environment configures), load it,
     then run `cleanup` and count orphaned chunk objects before and after."""
     import tempfile
@@ -284,7 +295,7 @@ def main() -> None:
         stats = run_load(
             args.url, args.clients, args.operations, args.chunk_size, args.seed, args.token
         )
-        extra = {}
+        extra: dict[str, int] = {}
     else:
         stats, extra = run_on_started_stack(args)
     print(json.dumps({"clients": args.clients, **stats.summary(), **extra}, indent=2))

@@ -103,7 +103,7 @@ def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> No
         **harness.s3_settings("bench-stack"),
         "TIDB_HOST": os.environ["TIDB_HOST"],
         "REDIS_HOST": os.environ["REDIS_HOST"],
-        "TIDB_DATABASE": recreate_mysql_database(os.environ, f"labdropbox_bench_{os.getpid()}"),
+        "TIDB_DATABASE": recreate_mysql_database(os.environ, f"bench_{os.getpid()}"),
     }
     with harness.service("stack", **stack) as server:
         ids = [store_file(server, f"s{n}", kib, len(kib)) for n in range(harness.plan.small_files)]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Sequence
+from typing import Any
 
+from django.apps import AppConfig
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 from django.utils.module_loading import import_string
@@ -17,7 +20,7 @@ BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @register()
-def check_bucket_name(app_configs, **kwargs) -> list[Error]:
+def check_bucket_name(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     if not settings.MINIO_ENDPOINT or BUCKET_NAME.match(settings.MINIO_BUCKET):
         return []
     return [
@@ -30,7 +33,7 @@ def check_bucket_name(app_configs, **kwargs) -> list[Error]:
 
 
 @register()
-def check_database_driver(app_configs, **kwargs) -> list[Error]:
+def check_database_driver(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     engine = str(settings.DATABASES["default"]["ENGINE"])
     if engine.endswith("sqlite3"):
         return []
@@ -52,7 +55,7 @@ LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 
 
 @register()
-def check_open_api(app_configs, **kwargs) -> list[Warning]:
+def check_open_api(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Warning]:
     """An open API (no token needed) is for a laptop: warn once the service is deployed (any
     of S3, TiDB or Redis configured) or reachable under a name other than loopback's."""
     exposed = not settings.EMBEDDED or not set(settings.ALLOWED_HOSTS) <= LOOPBACK_HOSTS
@@ -69,12 +72,12 @@ def check_open_api(app_configs, **kwargs) -> list[Warning]:
 
 
 @register()
-def check_trusted_proxies(app_configs, **kwargs) -> list[Error]:
+def check_trusted_proxies(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     return network_errors("TRUSTED_PROXIES", settings.TRUSTED_PROXIES, "files.E003")
 
 
 @register()
-def check_chunk_storage(app_configs, **kwargs) -> list[Error]:
+def check_chunk_storage(app_configs: Sequence[AppConfig] | None, **kwargs: Any) -> list[Error]:
     """CHUNK_STORAGE=django needs a STORAGES["chunks"] whose backend can be imported (with its
     library: django-storages' extras)."""
     if settings.CHUNK_STORAGE != "django":

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 
 from files import health, spans
@@ -37,6 +37,7 @@ from labdropbox.api.bodies import json_count, json_object, request_body
 from labdropbox.api.callers import Caller, is_authenticated
 from labdropbox.api.errors import NotFound, ServiceError, json_error
 from labdropbox.api.requests import query_int
+from labdropbox.api.responses import JsonAnswer
 from labdropbox.api.views import api_view
 
 OPENAPI_DOCUMENT = Path(__file__).with_name("openapi.json")
@@ -50,7 +51,7 @@ def write(request: HttpRequest, caller: Caller) -> HttpResponse:
     name = validate_name(request.GET.get("name"))  # before touching the body
     body, length = request_body(request)
     file = write_file(name, body, length, caller)
-    response = JsonResponse(
+    response = JsonAnswer(
         {
             "file_id": str(file.id),
             "file_name": file.name,
@@ -125,7 +126,7 @@ def files_list(request: HttpRequest, caller: Caller) -> HttpResponse:
     offset = query_int(request, "offset", 0, 0, MAX_OFFSET)
     files = File.objects.all() if caller.is_staff else File.objects.filter(owner_id=caller.user_id)
     page = list(files.order_by("-created_at", "-id")[offset : offset + limit + 1])
-    return JsonResponse(
+    return JsonAnswer(
         {
             "files": [file_json(file) for file in page[:limit]],
             "limit": limit,
@@ -144,7 +145,7 @@ def file_detail(request: HttpRequest, caller: Caller, file_id: str) -> HttpRespo
     chunks = [
         {"index": c.index, "size": c.size, "sha256": c.sha256, "key": c.key} for c in meta.chunks
     ]
-    return JsonResponse({**file_json(meta), "chunks": chunks})
+    return JsonAnswer({**file_json(meta), "chunks": chunks})
 
 
 @api_view("GET", "POST")
@@ -152,11 +153,11 @@ def links(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponse:
     """A file's share links: POST makes one, GET lists them."""
     if request.method == "GET":
         listed = [link_json(request, link) for link in file_links(file_id, caller)]
-        return JsonResponse({"links": listed})
+        return JsonAnswer({"links": listed})
     expires_in, max_downloads = link_options(request)
     link, token = create_link(file_id, caller, expires_in, max_downloads)
     answer = link_json(request, link, token)
-    return JsonResponse(answer, status=201, headers={"Location": answer["url"]})
+    return JsonAnswer(answer, status=201, headers={"Location": answer["url"]})
 
 
 def link_options(request: HttpRequest) -> tuple[int | None, int | None]:
@@ -197,7 +198,7 @@ def me(request: HttpRequest, caller: Caller) -> HttpResponse:
     """Who the token belongs to, and their storage: used (stored + held by uploads in progress)
     against their quota (null: unlimited)."""
     usage = usage_of(caller.user_id)
-    return JsonResponse(
+    return JsonAnswer(
         {
             "username": caller.username or None,
             "is_staff": caller.is_staff,
@@ -223,7 +224,7 @@ def health_ready(request: HttpRequest) -> HttpResponse:
     ready = all(check["ok"] for check in checks.values())
     if not (is_authenticated(request) or settings.DEBUG):
         checks = {name: {"ok": check["ok"]} for name, check in checks.items()}
-    return JsonResponse(
+    return JsonAnswer(
         {"status": "ready" if ready else "unavailable", "checks": checks},
         status=200 if ready else 503,
     )
@@ -236,7 +237,7 @@ def openapi_document() -> dict[str, Any]:
 
 @api_view("GET")
 def openapi(request: HttpRequest, caller: Caller) -> HttpResponse:
-    return JsonResponse(openapi_document())
+    return JsonAnswer(openapi_document())
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -20,6 +20,8 @@ from contextvars import ContextVar
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
@@ -266,10 +268,16 @@ class RouteSpanNameMiddleware:
     def __init__(self, get_response: Callable) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
         return self.get_response(request)
 
-    def process_view(self, request, view_func, view_args, view_kwargs) -> None:
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponseBase],
+        view_args: tuple[Any, ...],
+        view_kwargs: dict[str, Any],
+    ) -> None:
         match = request.resolver_match
         if match is None:
             return

@@ -20,6 +20,8 @@ import contextlib
 import socket
 import struct
 import threading
+from collections.abc import Coroutine
+from typing import Any
 
 READ_SIZE = 64 * 1024
 
@@ -85,7 +87,7 @@ class FaultProxy:
 
     # --- the proxy -----------------------------------------------------------------------------
 
-    def _call(self, coroutine) -> object:
+    def _call(self, coroutine: Coroutine[Any, Any, object]) -> object:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
 
     async def _listen(self) -> None:
@@ -126,7 +128,13 @@ class FaultProxy:
             for each in pair:
                 each.close()
 
-    async def _pipe(self, reader, writer, turn: dict, to_server: bool) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        turn: dict,
+        to_server: bool,
+    ) -> None:
         sent = 0
         try:
             while data := await reader.read(READ_SIZE):

@@ -13,11 +13,13 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from django.conf import settings as django_settings
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pytest_django import Settings
 
 from files.storage import ChunkStore, get_store
 from labdropbox.tracing import configure_tracing
@@ -48,7 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not config.getoption("--s3-only"):
         return
-    kept, left_out = [], []
+    kept: list[pytest.Item] = []
+    left_out: list[pytest.Item] = []
     for item in items:
         (kept if talks_to_s3(item) else left_out).append(item)
     config.hook.pytest_deselected(items=left_out)
@@ -115,7 +118,9 @@ def sftp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SftpServer
     server.stop()
 
 
-def point_store_at(request: pytest.FixtureRequest, settings, store_kind: str, name: str) -> None:
+def point_store_at(
+    request: pytest.FixtureRequest, settings: Settings, store_kind: str, name: str
+) -> None:
     """Make bucket, container or folder `name` of a `store_kind` store the chunk store."""
     settings.CHUNK_DIR = settings.CHUNK_DIR.parent / name
     settings.MINIO_BUCKET = name
@@ -137,14 +142,16 @@ def point_store_at(request: pytest.FixtureRequest, settings, store_kind: str, na
 
 
 @pytest.fixture(autouse=True)
-def open_api(settings) -> None:
+def open_api(settings: Settings) -> None:
     """Tests speak to an open API unless they close it (the access tests do): what they test
     is the same with or without a token."""
     settings.API_OPEN = True
 
 
 @pytest.fixture(autouse=True)
-def store(request: pytest.FixtureRequest, store_kind: str, settings, tmp_path: Path):
+def store(
+    request: pytest.FixtureRequest, store_kind: str, settings: Settings, tmp_path: Path
+) -> ChunkStore:
     """A fresh, empty chunk store (folder or bucket) for this test, and small chunks."""
     settings.CHUNK_SIZE = TEST_CHUNK_SIZE
     settings.CHUNK_DIR = tmp_path / "chunks"
@@ -159,7 +166,9 @@ def stored_keys(chunk_store: ChunkStore) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def service(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[GunicornServer]:
     """The service under gunicorn on the default store, with the database and cache that the
     environment configures (SQLite and local memory, or MariaDB and Redis)."""
     data_dir = tmp_path_factory.mktemp("service")
@@ -174,7 +183,7 @@ def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     if request.config.getoption("--store") == "s3":
         env["MINIO_ENDPOINT"] = request.getfixturevalue("s3_server").endpoint
     if django_settings.TIDB_HOST:
-        env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "labdropbox_service_test")
-    server = GunicornServer(data_dir, **env)
+        env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "service")
+    server = GunicornServer(data_dir, **cast(dict[str, Any], env))
     yield server
     server.stop()

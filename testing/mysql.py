@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
+
+DEFAULT_PREFIX = "labdropbox_test"
 
 
 def mysql_connect(env: Mapping[str, str], database: str | None = None) -> Any:
@@ -35,8 +38,12 @@ def fetch_rows(connection: Any, query: str) -> list[tuple]:
         connection.close()
 
 
-def recreate_mysql_database(env: Mapping[str, str], name: str) -> str:
-    """An empty database `name` on the server that `env` points at; returns the name."""
+def recreate_mysql_database(env: Mapping[str, str], purpose: str) -> str:
+    """An empty database for `purpose` on the server that `env` points at, named after
+    TEST_DATABASE_PREFIX (`labdropbox_test` unless set: the Makefile's TEST_DB), so that tests
+    only ever drop databases of their own; returns the name."""
+    prefix = env.get("TEST_DATABASE_PREFIX") or os.environ.get("TEST_DATABASE_PREFIX")
+    name = f"{prefix or DEFAULT_PREFIX}_{purpose}"
     mysql_query(env, f"DROP DATABASE IF EXISTS `{name}`")
     mysql_query(env, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     return name

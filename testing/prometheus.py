@@ -53,7 +53,9 @@ class PrometheusServer(HttpServer):
         assert answer["status"] == "success", answer
         return answer["data"]["result"]
 
-    def wait_for(self, expression: str, expected: dict[str, float], by: str, timeout: float = 30):
+    def wait_for(
+        self, expression: str, expected: dict[str, float], by: str, timeout: float = 30
+    ) -> dict[str, float]:
         """Wait until the expression's series, keyed by label `by`, are `expected` (the target is
         scraped every second); what Prometheus last answered."""
         deadline = time.monotonic() + timeout

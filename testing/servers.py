@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -283,7 +283,7 @@ class OtlpReceiver:
                 self.end_headers()
                 self.wfile.write(reply)
 
-            def log_message(self, *args) -> None:
+            def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -348,10 +348,10 @@ def start_stack(folder: Path, chunk_size: int, **settings: str) -> Iterator[Guni
     }
     if os.environ.get("TIDB_HOST"):
         env["TIDB_DATABASE"] = recreate_mysql_database(
-            {**os.environ, **env}, f"labdropbox_bench_{os.getpid()}"
+            {**os.environ, **env}, f"bench_{os.getpid()}"
         )
     try:
-        service = GunicornServer(folder / "service", **env)
+        service = GunicornServer(folder / "service", **cast(dict[str, Any], env))
     except BaseException:
         moto.stop()
         raise

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from testing.servers import PROJECT_DIR, S3Endpoint, free_port, stop
 
@@ -36,13 +36,17 @@ def wait_for_port(process: subprocess.Popen, port: int, timeout: float = 30.0) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"{process.args[0]} exited with {process.returncode}")
+            raise RuntimeError(
+                f"{cast(list[str], process.args)[0]} exited with {process.returncode}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
         except OSError:
             time.sleep(0.1)
-    raise RuntimeError(f"{process.args[0]} did not listen on {port} within {timeout}s")
+    raise RuntimeError(
+        f"{cast(list[str], process.args)[0]} did not listen on {port} within {timeout}s"
+    )
 
 
 class AzuriteServer:

@@ -8,10 +8,11 @@ import hashlib
 import json
 import random
 import socket
-from collections.abc import Iterable
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple, cast
 from urllib.parse import quote
 
+from django.http import StreamingHttpResponse
 from django.test import Client
 
 
@@ -44,16 +45,22 @@ def send(
         return Reply(*target.request(method, path, body or None, headers or {}))
     headers = dict(headers or {})
     content_type = headers.pop("Content-Type", "application/octet-stream")
-    meta = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()}
+    meta: dict[str, Any] = {
+        "HTTP_" + name.upper().replace("-", "_"): value for name, value in headers.items()
+    }
     response = target.generic(
         method,
         path,
         data=body,
         content_type=content_type,
-        CONTENT_LENGTH=str(len(body)),  # the test client leaves it out for an empty body
+        CONTENT_LENGTH=str(len(cast(bytes, body))),  # the test client leaves it out if empty
         **meta,
     )
-    content = b"".join(response.streaming_content) if response.streaming else response.content
+    content = (
+        b"".join(cast(Iterator[bytes], cast(StreamingHttpResponse, response).streaming_content))
+        if response.streaming
+        else response.content
+    )
     return Reply(response.status_code, dict(response.items()), content)
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import unquote, urlsplit
 from wsgiref.util import setup_testing_defaults
 
 from django.core import signals
 from django.db import close_old_connections
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 TRACERESPONSE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-01$")
 
@@ -47,7 +54,9 @@ def call_wsgi(
     setup_testing_defaults(environ)
     started: dict = {}
 
-    def start_response(status: str, response_headers: list, exc_info=None):
+    def start_response(
+        status: str, response_headers: list, exc_info: OptExcInfo | None = None
+    ) -> None:
         started["status"] = int(status.split()[0])
         started["headers"] = dict(response_headers)
 
@@ -92,18 +101,20 @@ class Trace:
     """The finished spans of one request, with parent/child navigation."""
 
     @classmethod
-    def of(cls, exporter, response) -> Trace:
+    def of(cls, exporter: InMemorySpanExporter, response: WsgiResponse) -> Trace:
         """The spans of the trace named in the response's traceresponse header (a fetch that an
         earlier, failed read abandoned may still be finishing its span in the background)."""
-        trace_id = int(TRACERESPONSE.match(response.headers["traceresponse"]).group(1), 16)
+        match = TRACERESPONSE.match(response.headers["traceresponse"])
+        assert match is not None
+        trace_id = int(match.group(1), 16)
         return cls(s for s in exporter.get_finished_spans() if s.context.trace_id == trace_id)
 
-    def __init__(self, spans) -> None:
+    def __init__(self, spans: Iterable[ReadableSpan]) -> None:
         self.spans = list(spans)
         ids = {span.context.span_id for span in self.spans}
         self.roots = [s for s in self.spans if s.parent is None or s.parent.span_id not in ids]
 
-    def one(self, name: str):
+    def one(self, name: str) -> ReadableSpan:
         found = [span for span in self.spans if span.name == name]
         assert len(found) == 1, f"{len(found)} spans named {name}"
         return found[0]
@@ -113,12 +124,12 @@ class Trace:
             (span for span in self.spans if span.name.startswith(prefix)), key=lambda s: s.name
         )
 
-    def children(self, parent) -> list:
+    def children(self, parent: ReadableSpan) -> list:
         return [
             span
             for span in self.spans
             if span.parent is not None and span.parent.span_id == parent.context.span_id
         ]
 
-    def child_names(self, parent) -> set[str]:
+    def child_names(self, parent: ReadableSpan) -> set[str]:
         return {span.name for span in self.children(parent)}

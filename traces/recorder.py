@@ -20,15 +20,20 @@ import uuid
 from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import close_old_connections, connection, transaction
+from opentelemetry.context import Context
 from opentelemetry.instrumentation.utils import suppress_instrumentation
-from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import StatusCode
 
 from metrics.registry import TRACE_SPANS_DROPPED
+
+if TYPE_CHECKING:
+    from traces.models import RecordedTrace
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,7 @@ class RateLimitedProcessor(SpanProcessor):
         self._decisions: OrderedDict[int, bool] = OrderedDict()
         self._lock = threading.Lock()
 
-    def on_start(self, span, parent_context=None) -> None:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
@@ -195,7 +200,9 @@ def _is_app_span(span: ReadableSpan) -> bool:
     return scope is not None and scope.name.startswith(APP_SCOPE_PREFIX)
 
 
-def fold_into_summary(trace, trace_id: str, spans: list[ReadableSpan]):
+def fold_into_summary(
+    trace: RecordedTrace | None, trace_id: str, spans: list[ReadableSpan]
+) -> RecordedTrace:
     """Fold a batch of a trace's spans into its summary row (spans of one trace can arrive in
     several batches: a streamed read's root span ends last)."""
     from traces.models import RecordedTrace

@@ -8,12 +8,13 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.defaultfilters import filesizeformat
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
@@ -120,7 +121,7 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     # --- actions -------------------------------------------------------------------------------
 
     @admin.action(description="Verify integrity (re-read and hash every chunk)")
-    def verify_integrity(self, request: HttpRequest, queryset) -> None:
+    def verify_integrity(self, request: HttpRequest, queryset: QuerySet[File]) -> None:
         for file in queryset:
             try:
                 problems = verify_file(load_file_meta(file.id))
@@ -137,13 +138,13 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     def delete_model(self, request: HttpRequest, obj: File) -> None:
         delete_file(str(obj.id), SERVICE)  # metadata, cache entry and chunk objects
 
-    def delete_queryset(self, request: HttpRequest, queryset) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[File]) -> None:
         for file in queryset:
             delete_file(str(file.id), SERVICE)
 
     # --- upload --------------------------------------------------------------------------------
 
-    def get_urls(self):
+    def get_urls(self) -> list[URLPattern]:
         upload = path(
             "upload/", self.admin_site.admin_view(self.upload_view), name="files_file_upload"
         )

@@ -201,7 +201,7 @@ def as_run(tmp_path_factory, request):
         env = {
             **s3.service_env,
             "MINIO_BUCKET": "as-run",
-            "TIDB_DATABASE": recreate_mysql_database(os.environ, "labdropbox_as_run_test"),
+            "TIDB_DATABASE": recreate_mysql_database(os.environ, "as_run"),
             "REDIS_HOST": os.environ["REDIS_HOST"],
         }
     server = GunicornServer(folder, timeout=120, **env)

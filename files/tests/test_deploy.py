@@ -16,6 +16,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from django.core.management import get_commands
+from docker.utils.build import exclude_paths
 from dockerfile_parse import DockerfileParser
 
 from labdropbox.tracing import OTLP_ENDPOINT_VARIABLES
@@ -273,7 +274,21 @@ def test_image_runs_the_shared_gunicorn_config_as_a_user_with_a_healthcheck(dock
     assert any("collectstatic" in run for run in instructions(dockerfile, "RUN"))
 
 
-def test_dockerignore_keeps_local_state_out_of_the_image():
-    ignored = (PROJECT_DIR / ".dockerignore").read_text().split()
+def image_context() -> set[str]:
+    """The files `docker build .` sends, as the Docker client applies .dockerignore."""
+    lines = (PROJECT_DIR / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return set(exclude_paths(str(PROJECT_DIR), patterns))
 
-    assert {".git", ".venv", "var", "staticfiles"} <= set(ignored)
+
+def test_the_image_context_holds_the_service_and_no_test_code_or_local_state():
+    context = image_context()
+    parts = {part for path in context for part in Path(path).parts}
+    top = {path for path in context if "/" not in path}
+
+    assert {"manage.py", "labdropbox", "files", "accounts", "traces", "metrics"} <= top
+    assert "deploy/gunicorn.conf.py" in context and "requirements/base.txt" in context
+    assert not parts & {"tests", "testing", "bench", "node_modules", ".git", ".venv", "var"}
+    assert not any(
+        path.endswith((".pyc", "conftest.py", "requirements/dev.txt")) for path in context
+    )

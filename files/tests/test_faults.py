@@ -80,7 +80,7 @@ def service(proxies, s3_server, tmp_path_factory):
         "MINIO_BUCKET": "faults",
     }
     if full_stack():
-        database = recreate_mysql_database(os.environ, "labdropbox_faults_test")
+        database = recreate_mysql_database(os.environ, "faults")
         env |= {
             "TIDB_HOST": "127.0.0.1",
             "TIDB_PORT": str(proxies["db"].port),

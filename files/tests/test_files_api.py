@@ -125,3 +125,15 @@ def test_delete_while_storage_is_down_leaves_objects_for_cleanup(client, setting
     assert stored_keys(store) == [chunk_key(file_id, 0), chunk_key(file_id, 1)]
     call_command("cleanup", "--grace-minutes", "0")
     assert stored_keys(store) == []
+
+
+def test_json_answers_and_json_errors_end_with_a_newline(client):
+    file_id = upload(client, b"abc")["file_id"]
+
+    for response in (
+        client.get(f"/files/{file_id}"),
+        client.get("/files"),
+        client.get(f"/files/{uuid.uuid4()}"),  # a 404's JSON error
+    ):
+        assert response.content.endswith(b"}\n")
+        assert response["Content-Length"] == str(len(response.content))

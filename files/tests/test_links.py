@@ -284,7 +284,7 @@ def two_instances(tmp_path_factory):
     folder = tmp_path_factory.mktemp("links")
     env = {"CHUNK_SIZE_BYTES": str(64 * 1024), "API_OPEN": "false", "MINIO_ENDPOINT": ""}
     if django_settings.TIDB_HOST:
-        env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "labdropbox_links_test")
+        env["TIDB_DATABASE"] = recreate_mysql_database(os.environ, "links")
     first = GunicornServer(folder, **env)
     second = GunicornServer(folder, **env)
     yield first, second

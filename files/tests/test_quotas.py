@@ -197,7 +197,7 @@ def test_64_concurrent_uploads_never_overshoot_the_quota(s3_server, tmp_path):
         "CHUNK_SIZE_BYTES": str(64 * 1024),
         "API_OPEN": "false",
         "DEFAULT_QUOTA_MB": str(STACK_QUOTA // (1024 * 1024)),
-        "TIDB_DATABASE": recreate_mysql_database(os.environ, "labdropbox_quotas_test"),
+        "TIDB_DATABASE": recreate_mysql_database(os.environ, "quotas"),
         "WEB_CONCURRENCY": "3",
     }
     server = GunicornServer(tmp_path, **env)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import logging
 
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest
+
+from labdropbox.api.responses import JsonAnswer
 
 log = logging.getLogger(__name__)
 
@@ -264,8 +266,8 @@ def as_service_error(exc: Exception) -> ServiceError | None:
     return None
 
 
-def json_error(error: ServiceError) -> JsonResponse:
-    return JsonResponse(
+def json_error(error: ServiceError) -> JsonAnswer:
+    return JsonAnswer(
         {"error": error.code, "detail": error.public_detail},
         status=error.status,
         reason=error.reason,
@@ -273,7 +275,7 @@ def json_error(error: ServiceError) -> JsonResponse:
     )
 
 
-def error_response(request: HttpRequest, exc: Exception) -> JsonResponse | None:
+def error_response(request: HttpRequest, exc: Exception) -> JsonAnswer | None:
     """The JSON error answer for `exc`, or None for an unexpected exception (let it raise)."""
     error = as_service_error(exc)
     if error is None:

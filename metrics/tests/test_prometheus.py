@@ -24,7 +24,7 @@ def test_prometheus_counts_every_request_of_a_load_across_three_workers(s3_serve
         "MINIO_BUCKET": "metrics",
         "CHUNK_SIZE_BYTES": str(C),
         "WEB_CONCURRENCY": "3",
-        "TIDB_DATABASE": recreate_mysql_database(os.environ, "labdropbox_metrics_test"),
+        "TIDB_DATABASE": recreate_mysql_database(os.environ, "metrics"),
     }
     service = GunicornServer(tmp_path / "service", **env)
     prometheus = PrometheusServer(tmp_path / "prometheus", f"127.0.0.1:{service.port}")

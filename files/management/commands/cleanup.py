@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from files.maintenance import (
     delete_orphan,
@@ -24,7 +25,7 @@ class Command(BaseCommand):
         "reservations. Uploads still in flight are never touched."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--grace-minutes",
             type=float,
@@ -33,7 +34,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--dry-run", action="store_true", help="report, delete nothing")
 
-    def handle(self, *args, grace_minutes: float, dry_run: bool, **options) -> None:
+    def handle(self, *args: Any, grace_minutes: float, dry_run: bool, **options: Any) -> None:
         if grace_minutes < 0:
             raise CommandError("--grace-minutes cannot be negative")
         store = get_store()

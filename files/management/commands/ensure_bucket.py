@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError
 
 from files.storage import get_store
@@ -9,7 +11,7 @@ from labdropbox.api.errors import StorageRejected, StorageUnavailable
 class Command(BaseCommand):
     help = "Create the chunk bucket (or, embedded, the chunk folder) if it does not exist."
 
-    def handle(self, *args, **options) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         store = get_store()
         try:
             created = store.ensure_bucket()

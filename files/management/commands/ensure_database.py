@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -12,7 +13,7 @@ class Command(BaseCommand):
         "the server to come up with --wait. SQLite needs nothing: its file appears on first use."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
             "--wait",
             type=float,
@@ -21,7 +22,7 @@ class Command(BaseCommand):
             help="keep trying for this long while the server does not answer (containers)",
         )
 
-    def handle(self, *args, wait: float, **options) -> None:
+    def handle(self, *args: Any, wait: float, **options: Any) -> None:
         database = settings.DATABASES["default"]
         if str(database["ENGINE"]).endswith("sqlite3"):
             self.stdout.write(f"SQLite at {database['NAME']}: nothing to create")

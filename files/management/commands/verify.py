@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from files.maintenance import human_size, verify_files
 from files.metadata import parse_file_id
@@ -18,11 +19,11 @@ class Command(BaseCommand):
         "a summary; exits 1 if anything is wrong."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file_ids", nargs="*", metavar="FILE_ID", help="files to check")
         parser.add_argument("--all", action="store_true", help="check every stored file")
 
-    def handle(self, *args, file_ids: list[str], all: bool, **options) -> None:
+    def handle(self, *args: Any, file_ids: list[str], all: bool, **options: Any) -> None:
         if bool(file_ids) == all:
             raise CommandError("give one or more FILE_IDs, or --all")
         try:
