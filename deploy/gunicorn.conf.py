@@ -32,8 +32,9 @@ worker_class = "labdropbox.gunicorn_worker.GuardedThreadWorker"
 # Many threads: one held by a slow client is held for a bounded time, and memory is bounded by
 # the chunk budget (CHUNK_MEMORY_MB), not by the number of threads.
 threads = env_int("GUNICORN_THREADS", 256, minimum=1)
-# Connections a worker holds at once; an idle one costs a socket, not a thread.
-worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+# Connections a worker holds at once; an idle one costs a socket (about 2 KiB), not a thread,
+# and at the limit the longest-idle one makes room for a new one (labdropbox/gunicorn_worker.py).
+worker_connections = env_int("GUNICORN_WORKER_CONNECTIONS", 10_000, minimum=1)
 # Static files go out through the rate-floored send path, not os.sendfile (which would wait on
 # a client that does not read without any floor).
 sendfile = False

@@ -36,6 +36,12 @@ class RateFloorSocket(socket.socket):
     In non-blocking mode (the event loop) every call goes straight to the socket. gettimeout()
     reports what was asked for, so the timeouts that gunicorn saves and restores, and the
     application's own (an upload's idle timeout), still apply: whichever ends first.
+
+    A body that stops arriving — cut for its rate, silent past the caller's timeout, or reset
+    by the peer — reads as its end (b""), from then on, and `ended_early` says why. Raised
+    instead, the error would lose what gunicorn's body reader had received but not yet handed
+    on (up to a read's worth); as an end, every byte that arrived reaches the application,
+    which sees a body shorter than announced.
     """
 
     _wanted: float | None
@@ -43,6 +49,7 @@ class RateFloorSocket(socket.socket):
     _moved: int
     _queued: int
     _cut: set[str]
+    ended_early: str | None
 
     @classmethod
     def adopt(cls, sock: socket.socket) -> RateFloorSocket:
@@ -55,6 +62,7 @@ class RateFloorSocket(socket.socket):
         self._wanted = super().gettimeout()
         self._spent, self._moved, self._queued = 0.0, 0, self._unacknowledged()
         self._cut = set()
+        self.ended_early = None
 
     @property
     def cut_while_sending(self) -> bool:
@@ -115,12 +123,31 @@ class RateFloorSocket(socket.socket):
             return result
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        return self._floored("sending", lambda: super(RateFloorSocket, self).recv(size, flags), len)
+        received = self._received(lambda: super(RateFloorSocket, self).recv(size, flags), len)
+        return b"" if received is None else received
 
     def recv_into(self, buffer: Any, size: int = 0, flags: int = 0) -> int:
-        return self._floored(
-            "sending", lambda: super(RateFloorSocket, self).recv_into(buffer, size, flags), int
+        received = self._received(
+            lambda: super(RateFloorSocket, self).recv_into(buffer, size, flags), int
         )
+        return 0 if received is None else received
+
+    def _received(self, call: Callable[[], Any], moved: Callable[[Any], int]) -> Any:
+        """What a blocking read got, or None once the peer's body stopped arriving (see the
+        class): then every later read is an end too."""
+        if self._wanted == 0.0:  # non-blocking: the event loop's business
+            return call()
+        if self.ended_early is not None:
+            return None
+        try:
+            return self._floored("sending", call, moved)
+        except SlowClient:
+            self.ended_early = f"it sent under {MIN_BYTES} bytes per {WINDOW:g} s"
+        except TimeoutError:
+            self.ended_early = f"it sent nothing for {self._wanted:g} s"
+        except (ConnectionResetError, ConnectionAbortedError):
+            self.ended_early = "it reset the connection"
+        return None
 
     def send(self, data: Any, flags: int = 0) -> int:
         return self._floored("reading", lambda: super(RateFloorSocket, self).send(data, flags), int)

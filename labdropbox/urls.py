@@ -9,5 +9,8 @@ urlpatterns = [
     path("", include("files.urls")),
 ]
 
-handler404 = "files.views.not_found"
-handler500 = "files.views.server_error"
+# Errors Django answers itself are JSON too.
+handler400 = "labdropbox.api.views.bad_request"
+handler403 = "labdropbox.api.views.permission_denied"
+handler404 = "labdropbox.api.views.not_found"
+handler500 = "labdropbox.api.views.server_error"

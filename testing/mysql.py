@@ -47,3 +47,13 @@ def recreate_mysql_database(env: Mapping[str, str], purpose: str) -> str:
     mysql_query(env, f"DROP DATABASE IF EXISTS `{name}`")
     mysql_query(env, f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
     return name
+
+
+def own_database(purpose: str, workers: int = 1) -> dict[str, str]:
+    """A service's settings for a database of its own when the tests run on MySQL (TIDB_HOST
+    set: `make test-services`), a fresh one for `purpose`, served by `workers` gunicorn workers
+    (which a shared database allows); nothing when they run embedded."""
+    if not os.environ.get("TIDB_HOST"):
+        return {}
+    database = recreate_mysql_database(os.environ, purpose)
+    return {"TIDB_DATABASE": database, "WEB_CONCURRENCY": str(workers)}

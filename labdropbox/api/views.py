@@ -7,12 +7,22 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.core.exceptions import DisallowedHost
+from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
 from labdropbox.api.callers import caller_of
-from labdropbox.api.errors import CrossOriginRefused, MethodNotAllowed, error_response
+from labdropbox.api.errors import (
+    BadRequest,
+    CrossOriginRefused,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    ServiceError,
+    error_response,
+    json_error,
+)
 from labdropbox.api.requests import SAFE_METHODS
 from labdropbox.tracing import acting_for
 
@@ -58,3 +68,24 @@ def refuse_cross_origin_writes(request: HttpRequest) -> None:
     own_origin = f"{request.scheme}://{request.get_host()}"
     if origin != own_origin and origin not in settings.CORS_ALLOWED_ORIGINS:
         raise CrossOriginRefused(f"requests from {origin[:100]} may not write here")
+
+
+# --- Django's error views: JSON, like every answer of the API -----------------------------------
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return json_error(NotFound(f"nothing at {request.path}"))
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, DisallowedHost):
+        return json_error(BadRequest("this service does not answer to that Host header"))
+    return json_error(BadRequest())
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return json_error(Forbidden())
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    return json_error(ServiceError())
