@@ -22,6 +22,7 @@ import random
 import statistics
 import threading
 import time
+import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -139,7 +140,8 @@ class Client:
 
     def upload(self) -> None:
         data = self.random.randbytes(self.random_size())
-        response, body = self.request("upload", "PUT", f"/write?name=load-{len(data)}", data)
+        name = f"load-{uuid.uuid4().hex}"  # a new file each time: reads check its own bytes
+        response, body = self.request("upload", "PUT", f"/write?name={name}", data)
         if response.status == 201:
             answer = json.loads(body)
             if answer["sha256"] != hashlib.sha256(data).hexdigest():
@@ -243,8 +245,8 @@ def run_load(
 
 
 def orphans(service: GunicornServer) -> int:
-    """Chunk objects of the started service that belong to no committed file."""
-    committed = {row[0].replace("-", "") for row in service.sql("SELECT id FROM files_file")}
+    """Chunk objects of the started service that belong to no stored content."""
+    committed = {row[0].replace("-", "") for row in service.sql("SELECT id FROM files_blob")}
     return sum(
         1
         for item in service.store.list()

@@ -34,7 +34,7 @@ def download_headers(meta: FileMeta) -> dict[str, str]:
         "Content-Type": "application/octet-stream",
         "Content-Disposition": content_disposition(meta.name),
         "ETag": file_etag(meta),
-        "Last-Modified": http_date(meta.created_at.timestamp()),
+        "Last-Modified": http_date(meta.modified_at.timestamp()),
         "Accept-Ranges": "bytes",
     }
 
@@ -73,7 +73,7 @@ def conditional_answer(
     response = get_conditional_response(
         request,
         etag=headers["ETag"],
-        last_modified=int(meta.created_at.timestamp()),
+        last_modified=int(meta.modified_at.timestamp()),
         response=HttpResponse(headers=headers),
     )
     if response is None or response.status_code == 200:
@@ -91,4 +91,4 @@ def if_range_matches(request: HttpRequest, meta: FileMeta) -> bool:
         return True
     if validator.startswith('"'):
         return validator == file_etag(meta)
-    return parse_http_date_safe(validator) == int(meta.created_at.timestamp())
+    return parse_http_date_safe(validator) == int(meta.modified_at.timestamp())

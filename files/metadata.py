@@ -1,21 +1,26 @@
-"""A file's metadata (its File row and chunk list) as the operations see it, read through the cache.
+"""A file's metadata as reads see it — its name, owner, and its current version's content with
+the chunk list — read through the cache.
 
 A cache hit answers without touching the database. Entries are plain dicts and tuples, not
 pickled model instances, so an entry written by one release is still readable by the next. A
-deleted file leaves a tombstone in the shared cache, so every worker answers 404 at once.
+file that is trashed or purged leaves a tombstone in the shared cache, so every worker answers
+404 at once; a change of name or version drops its entry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache
+from django.db.models import QuerySet
 
 from files import spans
-from files.models import Chunk, File
+from files.models import Chunk, Entry, Version
 from files.spans import tracer
 from files.storage import chunk_key
 from labdropbox.api.callers import Caller
@@ -23,7 +28,7 @@ from labdropbox.api.errors import FileNotFound
 from metrics.registry import CACHE_LOOKUPS, labelled
 
 # Bump when the cached shape changes: old entries are then simply never read again.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
 TOMBSTONE = {"deleted": True}
 
 
@@ -37,63 +42,79 @@ class ChunkMeta:
 
 @dataclass(frozen=True)
 class FileMeta:
+    """A file as one of its versions has it (the current one, unless a version was asked for).
+    `id` is what was looked up: the file's id, or a version's id (an upload that overwrote)."""
+
     id: uuid.UUID
+    file_id: uuid.UUID
+    version_id: uuid.UUID
+    blob_id: uuid.UUID
     name: str
     size: int
     sha256: str
-    created_at: datetime
+    modified_at: datetime
     chunks: tuple[ChunkMeta, ...]
     owner_id: int | None
 
     @classmethod
-    def from_model(cls, file: File, chunks: list[Chunk]) -> FileMeta:
+    def from_version(cls, looked_up: uuid.UUID, file: Entry, version: Version) -> FileMeta:
+        blob = version.blob
+        rows = Chunk.objects.filter(blob_id=blob.id).order_by("index")
         return cls(
-            id=file.id,
+            id=looked_up,
+            file_id=file.id,
+            version_id=version.id,
+            blob_id=blob.id,
             name=file.name,
-            size=file.size,
-            sha256=file.sha256,
-            created_at=file.created_at,
+            size=blob.size,
+            sha256=blob.sha256,
+            modified_at=version.created_at,
             owner_id=file.owner_id,
-            chunks=tuple(
-                ChunkMeta(chunk.index, chunk.size, chunk.sha256, chunk.key) for chunk in chunks
-            ),
+            chunks=tuple(ChunkMeta(c.index, c.size, c.sha256, c.key) for c in rows),
         )
 
     def to_cache(self) -> dict[str, Any]:
-        # A chunk's key is only spelled out when it is not the usual chunks/{file_id}/{index}
-        # (a file concatenated from resumable uploads): entries stay small.
+        # A chunk's key is only spelled out when it is not the usual chunks/{blob_id}/{index}
+        # (a blob concatenated from resumable uploads): entries stay small.
         return {
+            "file": str(self.file_id),
+            "version": str(self.version_id),
+            "blob": str(self.blob_id),
             "name": self.name,
             "size": self.size,
             "sha256": self.sha256,
-            "created_at": self.created_at.isoformat(),
+            "modified_at": self.modified_at.isoformat(),
             "owner": self.owner_id,
             "chunks": [
                 (chunk.size, chunk.sha256)
-                if chunk.key == chunk_key(self.id, chunk.index)
+                if chunk.key == chunk_key(self.blob_id, chunk.index)
                 else (chunk.size, chunk.sha256, chunk.key)
                 for chunk in self.chunks
             ],
         }
 
     @classmethod
-    def from_cache(cls, file_id: uuid.UUID, entry: dict[str, Any]) -> FileMeta:
+    def from_cache(cls, looked_up: uuid.UUID, entry: dict[str, Any]) -> FileMeta:
+        blob_id = uuid.UUID(entry["blob"])
         return cls(
-            id=file_id,
+            id=looked_up,
+            file_id=uuid.UUID(entry["file"]),
+            version_id=uuid.UUID(entry["version"]),
+            blob_id=blob_id,
             name=entry["name"],
             size=entry["size"],
             sha256=entry["sha256"],
-            created_at=datetime.fromisoformat(entry["created_at"]),
+            modified_at=datetime.fromisoformat(entry["modified_at"]),
             owner_id=entry["owner"],
             chunks=tuple(
-                ChunkMeta(index, cached[0], cached[1], (*cached, chunk_key(file_id, index))[2])
+                ChunkMeta(index, cached[0], cached[1], (*cached, chunk_key(blob_id, index))[2])
                 for index, cached in enumerate(entry["chunks"])
             ),
         )
 
     @property
     def span_attributes(self) -> dict[str, str | int]:
-        return spans.file_attributes(self.id, self.name, self.size, len(self.chunks))
+        return spans.file_attributes(self.file_id, self.name, self.size, len(self.chunks))
 
 
 def parse_file_id(raw: str) -> uuid.UUID:
@@ -108,8 +129,14 @@ def cache_key(file_id: uuid.UUID) -> str:
     return f"file-meta:{file_id}"
 
 
-def get_file_meta(raw_id: str) -> FileMeta:
-    """The file's metadata: from the cache, else from the database (then cached)."""
+@dataclass(frozen=True)
+class Lookup:
+    meta: FileMeta
+    from_cache: bool
+
+
+def look_up(raw_id: str) -> Lookup:
+    """The file's (or version's) metadata: from the cache, else from the database (then cached)."""
     file_id = parse_file_id(raw_id)
     with tracer.start_as_current_span(spans.CACHE_LOOKUP) as span:
         entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
@@ -118,38 +145,71 @@ def get_file_meta(raw_id: str) -> FileMeta:
     if entry == TOMBSTONE:
         raise FileNotFound(str(file_id))
     if entry is not None:
-        return FileMeta.from_cache(file_id, entry)
+        return Lookup(FileMeta.from_cache(file_id, entry), from_cache=True)
     with tracer.start_as_current_span(spans.DB_LOOKUP):
         meta = load_file_meta(file_id)
-        # add(), not set(): a tombstone that a delete wrote meanwhile must win.
+        # add(), not set(): a tombstone that a trash wrote meanwhile must win.
         cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
-    return meta
+    return Lookup(meta, from_cache=False)
+
+
+def get_file_meta(raw_id: str) -> FileMeta:
+    return look_up(raw_id).meta
 
 
 def get_visible_file_meta(raw_id: str, caller: Caller) -> FileMeta:
     """The file's metadata if the caller may see the file; FileNotFound otherwise, as if it did
-    not exist (another user's file is not even revealed to exist)."""
-    meta = get_file_meta(raw_id)
-    if not caller.may_access(meta.owner_id):
+    not exist. Found in the cache, a file the caller may not see still costs the database
+    lookup a file that does not exist costs: the answer's time does not tell which it is."""
+    found = look_up(raw_id)
+    if not caller.may_access(found.meta.owner_id):
+        if found.from_cache:
+            with contextlib.suppress(FileNotFound):
+                load_file_meta(found.meta.id)
         raise FileNotFound(raw_id)
-    return meta
+    return found.meta
 
 
-def load_file_meta(file_id: uuid.UUID) -> FileMeta:
-    """The file's metadata straight from the database, bypassing the cache."""
-    try:
-        file = File.objects.get(pk=file_id)
-    except File.DoesNotExist:
-        raise FileNotFound(str(file_id)) from None
-    return FileMeta.from_model(file, list(file.chunks.order_by("index")))
+def load_file_meta(looked_up: uuid.UUID) -> FileMeta:
+    """The live file's (or a live file's version's) metadata straight from the database."""
+    file = (
+        Entry.objects.select_related("current__blob")
+        .filter(pk=looked_up, kind=Entry.Kind.FILE, trash=None)
+        .first()
+    )
+    if file is not None and file.current is not None:
+        return FileMeta.from_version(looked_up, file, file.current)
+    version = Version.objects.select_related("blob", "file").filter(pk=looked_up).first()
+    if version is not None and version.file.trash_id is None:
+        return FileMeta.from_version(looked_up, version.file, version)
+    raise FileNotFound(str(looked_up))
+
+
+def version_meta(file_meta: FileMeta, version: Version) -> FileMeta:
+    """The file as an earlier version has it (`?version=`): read from the database, not cached."""
+    file = Entry.objects.get(pk=file_meta.file_id)
+    return FileMeta.from_version(file_meta.file_id, file, version)
 
 
 def drop_cached_meta(file_id: uuid.UUID) -> None:
-    """After a write: no stale entry can exist for a new id, but a tombstone might."""
+    """After a change of name or version: the next read looks the file up again."""
     cache.delete(cache_key(file_id), version=CACHE_VERSION)
 
 
-def mark_deleted_in_cache(file_id: uuid.UUID) -> None:
-    """After a delete: every worker answers 404 at once, and a read that looked the file up
-    just before the delete cannot put it back (get_file_meta only adds)."""
-    cache.set(cache_key(file_id), TOMBSTONE, version=CACHE_VERSION)
+def mark_deleted_in_cache(ids: Iterable[uuid.UUID]) -> None:
+    """After files (by their ids and their versions') are trashed or gone: every worker answers
+    404 at once, and a read that looked one up just before cannot put it back (look_up only
+    adds)."""
+    cache.set_many({cache_key(looked_up): TOMBSTONE for looked_up in ids}, version=CACHE_VERSION)
+
+
+def forget_cached(ids: Iterable[uuid.UUID]) -> None:
+    """After files come back from the trash: looked up afresh."""
+    cache.delete_many([cache_key(looked_up) for looked_up in ids], version=CACHE_VERSION)
+
+
+def lookup_ids(files: QuerySet[Entry]) -> list[uuid.UUID]:
+    """Every id these files are read by: theirs, and each of their versions'."""
+    ids = list(files.values_list("pk", flat=True))
+    versions = Version.objects.filter(file_id__in=ids).values_list("pk", flat=True)
+    return list(set(ids).union(versions))

@@ -1,13 +1,22 @@
-"""What a stored file may be called, and the plain-ASCII form of a name for old clients."""
+"""What a file or folder may be called, where it is (a path), how names are compared, and the
+plain-ASCII form of a name for old clients.
+
+A name is kept as given, normalised to NFC (macOS sends NFD, Windows and Linux NFC: one name,
+one form). Two names are the same when they are equal case folded (`Data.csv` is `data.csv`),
+as Windows and macOS see them: `name_key` is what the database compares, a SHA-256, so that no
+collation of any database decides.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
 from labdropbox.api.errors import InvalidName
 
-MAX_NAME_LENGTH = 255
+MAX_NAME_BYTES = 255
+MAX_PATH_BYTES = 4096
 # Invisible characters that change how a name looks without showing: bidirectional overrides
 # and isolates ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"), zero-width spaces, the byte
 # order mark, word joiners, soft hyphens. All of Unicode's format (Cf) category is refused but
@@ -19,22 +28,68 @@ REFUSED_CATEGORIES["Zp"] = REFUSED_CATEGORIES["Zl"]
 SAFE_ASCII = re.compile(r"[^A-Za-z0-9 !#$%&'()+,\-.;=@\[\]^_`{}~]")
 
 
-def validate_name(name: str | None) -> str:
-    """The name, unchanged, or InvalidName saying what is wrong with it."""
+def validate_name(name: str | None, what: str = "name") -> str:
+    """The name in NFC, or InvalidName saying what is wrong with it."""
     if name is None or name == "":
-        raise InvalidName("the name query parameter is required")
-    if len(name) > MAX_NAME_LENGTH:
-        raise InvalidName(f"the name is longer than {MAX_NAME_LENGTH} characters")
+        raise InvalidName(f"the {what} is required")
+    name = unicodedata.normalize("NFC", name)
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise InvalidName(f"the {what} is longer than {MAX_NAME_BYTES} bytes (UTF-8)")
+    if "/" in name or name in (".", ".."):
+        raise InvalidName(f"a {what} contains no '/' and is not '.' or '..'")
     for char in name:
         category = unicodedata.category(char)
         if category in REFUSED_CATEGORIES:
-            raise InvalidName(f"the name contains {REFUSED_CATEGORIES[category]}")
+            raise InvalidName(f"the {what} contains {REFUSED_CATEGORIES[category]}")
         if category == "Cf" and char not in ALLOWED_FORMAT_CHARACTERS:
             raise InvalidName(
-                f"the name contains the invisible character U+{ord(char):04X} "
+                f"the {what} contains the invisible character U+{ord(char):04X} "
                 f"({unicodedata.name(char, 'format character')}), which can disguise a name"
             )
     return name
+
+
+def parse_path(raw: str | None) -> list[str]:
+    """A path's names from the root down (`/a/b/c.txt` → a, b, c.txt; `/` → none). Empty names
+    (`//`, a trailing `/`) are dropped; anything else a name may not be is InvalidName."""
+    if raw is None or not raw.startswith("/"):
+        raise InvalidName("a path starts with '/'")
+    names = [validate_name(part, "path's name") for part in raw.split("/") if part]
+    if len(join_path(names).encode()) > MAX_PATH_BYTES:
+        raise InvalidName(f"the path is longer than {MAX_PATH_BYTES} bytes (UTF-8)")
+    return names
+
+
+def parse_place(raw: str | None) -> list[str]:
+    """A path something is put at (moved, copied, restored, made): anything but the root."""
+    names = parse_path(raw)
+    if not names:
+        raise InvalidName("the root folder is not a place to put something at: name one in it")
+    return names
+
+
+def join_path(names: list[str]) -> str:
+    return "/" + "/".join(names)
+
+
+def name_key(name: str) -> str:
+    """What two names that are the same have in common: the SHA-256 of the name in NFC, case
+    folded (then NFC again: folding can undo it)."""
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+    return hashlib.sha256(folded.encode()).hexdigest()
+
+
+def sort_name(name: str) -> str:
+    """What a listing sorts a name by: case folded, so that `b` comes between `A` and `C`."""
+    return unicodedata.normalize("NFC", name).casefold()[:255]
+
+
+def numbered(name: str, number: int) -> str:
+    """`report.pdf` → `report (2).pdf`: a free name beside a taken one."""
+    stem, dot, extension = name.rpartition(".")
+    if not stem:  # no extension, or a name starting with its only dot (.profile)
+        return f"{name} ({number})"
+    return f"{stem} ({number}){dot}{extension}"
 
 
 def ascii_fallback_name(name: str) -> str:

@@ -1,10 +1,13 @@
 """Hard storage quotas: space is reserved before bytes are stored, under a lock on the user's
 quota row, so concurrent uploads can never together store more than the quota.
 
-A user's usage is their committed files' sizes plus the space their uploads in progress hold
-(Reservation rows). A reservation is released when its upload fails, and replaced by the file
-in the transaction that commits it; one left behind by a dead worker stops counting when it
-expires (a resumable upload's, when the upload does).
+A user's usage is what their tree stores — every content (blob) that one of their files' current
+or earlier versions, or a file in their trash, points at, each counted once however many copies
+and versions share it — plus the space their uploads in progress hold (Reservation rows). A
+reservation is released when its upload fails, and replaced by the content in the transaction
+that commits it; one left behind by a dead worker stops counting when it expires (a resumable
+upload's, when the upload does). Purging frees space at once: the content goes in that purge's
+transaction.
 
 A check reads the files' and the reservations' sums in two statements, so nothing may turn a
 reservation into a file between them: the commit of a file takes the same lock (settle()). The
@@ -25,7 +28,7 @@ from django.db.models import Q, QuerySet, Sum
 from django.utils import timezone
 
 from accounts.models import Quota, Reservation
-from files.models import File
+from files.models import Blob, Version
 from labdropbox.api.errors import QuotaExceeded
 
 MIB = 1024 * 1024
@@ -35,13 +38,36 @@ WRITE_RESERVATION_LIFETIME = timedelta(minutes=10)
 
 @dataclass(frozen=True)
 class Usage:
-    stored: int  # bytes in committed files
+    stored: int  # bytes of every content the tree keeps
     reserved: int  # bytes held by uploads in progress
     limit: int | None  # None: unlimited
 
     @property
     def used(self) -> int:
         return self.stored + self.reserved
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a tree stores, split: current versions of live files, what only earlier versions
+    keep, and what only the trash keeps (each content counted once, where it is first needed)."""
+
+    current: int
+    versions: int
+    trash: int
+
+
+def stored_bytes(versions: QuerySet[Version]) -> int:
+    blobs = Blob.objects.filter(pk__in=versions.values("blob_id"))
+    return blobs.aggregate(total=Sum("size"))["total"] or 0
+
+
+def stored_split(user_id: int | None) -> Stored:
+    everything = Version.objects.filter(file__owner_id=user_id)
+    live = everything.filter(file__trash=None)
+    current = stored_bytes(live.filter(replaced_at=None))
+    kept_live = stored_bytes(live)
+    return Stored(current, kept_live - current, stored_bytes(everything) - kept_live)
 
 
 def limit_for(user_id: int | None) -> int | None:
@@ -56,7 +82,7 @@ def limit_for(user_id: int | None) -> int | None:
 
 
 def usage_of(user_id: int | None, leaving_out: Reservation | None = None) -> Usage:
-    stored = File.objects.filter(owner_id=user_id).aggregate(total=Sum("size"))["total"]
+    stored = stored_bytes(Version.objects.filter(file__owner_id=user_id))
     reserved = None
     if user_id is not None:  # files of no one have no quota, so nothing is reserved for them
         held = live_reservations(user_id)

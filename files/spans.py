@@ -9,6 +9,8 @@ A PATCH: append_upload › chunk_stream, upload_chunks › upload_chunk_{i}, sav
          chunks are stored), save_partial_chunk (a request ending mid-chunk), and on the
          upload's last byte save_metadata, invalidate_cache;
          beside it create_upload, terminate_upload and concatenate_uploads
+The tree: list_folder, create_folder, move_file, move_folder, copy_file, copy_folder, trash,
+         restore, purge, restore_version (with entry.id, entry.path, trash.id, version.id)
 The trace recorder keeps traces that contain a span of a `labdropbox.*` tracer such as this one.
 """
 
@@ -40,9 +42,18 @@ SAVE_PARTIAL_CHUNK = "save_partial_chunk"
 TERMINATE_UPLOAD = "terminate_upload"
 CONCATENATE_UPLOADS = "concatenate_uploads"
 
-DELETE_FILE = "delete_file"
-DELETE_CHUNKS = "delete_chunks"
 VERIFY_FILE = "verify_file"
+
+LIST_FOLDER = "list_folder"
+CREATE_FOLDER = "create_folder"
+MOVE_FILE = "move_file"
+MOVE_FOLDER = "move_folder"
+COPY_FILE = "copy_file"
+COPY_FOLDER = "copy_folder"
+TRASH = "trash"
+RESTORE = "restore"
+PURGE = "purge"
+RESTORE_VERSION = "restore_version"
 
 
 def download_chunk(index: int) -> str:

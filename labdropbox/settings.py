@@ -294,6 +294,13 @@ CHUNK_MEMORY_WAIT_SECONDS = env_float("CHUNK_MEMORY_WAIT_SECONDS", 30.0, minimum
 UPLOAD_IDLE_TIMEOUT_SECONDS = env_float("UPLOAD_IDLE_TIMEOUT_SECONDS", 60.0, minimum=1.0)
 # A resumable upload nobody has written to for this long expires; `cleanup` removes it.
 UPLOAD_EXPIRY_HOURS = env_float("UPLOAD_EXPIRY_HOURS", 24.0, minimum=0.01)
+# Unfinished resumable uploads one user may have at once (each holds its quota space).
+MAX_UNFINISHED_UPLOADS = env_int("MAX_UNFINISHED_UPLOADS", 100, minimum=1)
+# Live share links one file may have at once.
+MAX_LINKS_PER_FILE = env_int("MAX_LINKS_PER_FILE", 100, minimum=1)
+# What is trashed, and versions that were replaced, are kept this long; `cleanup` removes them.
+TRASH_RETENTION_DAYS = env_float("TRASH_RETENTION_DAYS", 30.0, minimum=0)
+VERSION_RETENTION_DAYS = env_float("VERSION_RETENTION_DAYS", 30.0, minimum=0)
 # Threads shared by every request of a process for chunk I/O; each request still keeps at most
 # its READ_/UPLOAD_CONCURRENCY chunks in flight.
 CHUNK_IO_THREADS = env_int(
@@ -373,11 +380,24 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {
+        # No token, share link or Authorization value in any line, whoever logs it.
+        "redact_secrets": {"()": "labdropbox.redaction.RedactSecrets"},
+        "client_fault": {"()": "labdropbox.redaction.ClientFaultWithoutTraceback"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO").upper()},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
+        # A Host header the service does not answer to is the client's mistake, not an error.
+        "django.security.DisallowedHost": {"filters": ["client_fault"]},
         # The Azure SDK logs every request and response at INFO, paramiko every connection.
         "azure": {"level": "WARNING"},
         "paramiko": {"level": "WARNING"},

@@ -6,7 +6,9 @@ It forwards to a target (an S3 server, MariaDB, Redis…) and can, at any moment
 - stall: accept and keep connections open but forward nothing, in either direction,
 - reset connections (RST), new and existing,
 - refuse connections (stop listening, so connect() is refused),
-- cut every response after N bytes.
+- cut every response after N bytes,
+- break one client's request after N bytes: reset the connection, or swallow the rest of what
+  the client sends while still passing the server's answer back (a body that stops mid-way).
 
 Tests drive it from Python (it runs its own event loop on a background thread); the benchmark
 also runs it as a program: `python -m testing.faultproxy --target 127.0.0.1:9000 --latency-ms 100`.
@@ -33,6 +35,8 @@ class FaultProxy:
         self.stalled = False
         self.resetting = False
         self.cut_after: int | None = None
+        self.request_break: tuple[int, str] | None = None
+        self.requests_broken = 0
         self._connections: set[tuple[asyncio.StreamWriter, ...]] = set()
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -65,6 +69,13 @@ class FaultProxy:
 
     def cut_responses_after(self, size: int) -> None:
         self.cut_after = size
+
+    def break_a_request_after(self, size: int, how: str = "reset") -> None:
+        """The next connection whose client sends more than `size` bytes gets only those
+        through: then it is reset (`reset`), or the rest of its bytes are dropped while the
+        server's answer still reaches the client (`stall`). Once; `requests_broken` counts."""
+        assert how in ("reset", "stall")
+        self.request_break = (size, how)
 
     def heal(self) -> None:
         # Bytes swallowed by a stall or a cut leave a connection's protocol state garbled.
@@ -136,12 +147,22 @@ class FaultProxy:
         to_server: bool,
     ) -> None:
         sent = 0
+        swallowing = False
         try:
             while data := await reader.read(READ_SIZE):
                 if self.resetting:
                     raise ConnectionResetError
-                if self.stalled:
+                if self.stalled or swallowing:
                     continue  # swallowed: the other side waits forever
+                if to_server and self.request_break and sent + len(data) > self.request_break[0]:
+                    size, how = self.request_break
+                    self.request_break, self.requests_broken = None, self.requests_broken + 1
+                    writer.write(data[: size - sent])
+                    await writer.drain()
+                    if how == "reset":
+                        raise ConnectionResetError
+                    swallowing = True
+                    continue
                 if to_server and turn["awaiting_request"] and self.latency:
                     await asyncio.sleep(self.latency)
                 turn["awaiting_request"] = not to_server

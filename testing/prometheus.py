@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import time
 from pathlib import Path
 from urllib.parse import quote
 from urllib.request import urlopen
 
+from testing.conditions import eventually
 from testing.servers import HttpServer, free_port, stop, wait_until_healthy
 
 CONFIG = """\
@@ -57,15 +57,22 @@ class PrometheusServer(HttpServer):
         self, expression: str, expected: dict[str, float], by: str, timeout: float = 30
     ) -> dict[str, float]:
         """Wait until the expression's series, keyed by label `by`, are `expected` (the target is
-        scraped every second); what Prometheus last answered."""
-        deadline = time.monotonic() + timeout
-        while True:
+        scraped every second), and return them; fail with what Prometheus last answered if they
+        are not within `timeout` seconds."""
+        found: dict[str, float] = {}
+
+        def as_expected() -> bool:
+            nonlocal found
             found = {
                 row["metric"].get(by, ""): float(row["value"][1]) for row in self.query(expression)
             }
-            if found == expected or time.monotonic() > deadline:
-                return found
-            time.sleep(0.5)
+            return found == expected
+
+        try:
+            eventually(as_expected, timeout)
+        except AssertionError as never:
+            raise AssertionError(f"Prometheus answers {found}, not {expected}") from never
+        return found
 
     def stop(self) -> None:
         stop(self.process)

@@ -25,7 +25,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
-from testing.mysql import fetch_rows, mysql_query, recreate_mysql_database
+from testing.mysql import fetch_rows, mysql_connect, mysql_query, recreate_mysql_database
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
@@ -231,6 +231,20 @@ class GunicornServer(HttpServer):
             return mysql_query(env, query, database=env["TIDB_DATABASE"])
         return fetch_rows(sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3"), query)
 
+    def sql_execute(self, statement: str) -> None:
+        """Change the service's own database behind its back (what a stalled worker's or a
+        clock's effect would be), committed at once."""
+        env = self.sql_env
+        if env.get("TIDB_HOST"):
+            connection = mysql_connect(env, env["TIDB_DATABASE"])
+        else:
+            connection = sqlite3.connect(Path(env["DATA_DIR"]) / "labdropbox.sqlite3", timeout=20)
+        try:
+            connection.cursor().execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+
     @functools.cached_property
     def store(self) -> Any:
         """A chunk store looking at the service's own folder or bucket (directly, not through
@@ -252,7 +266,10 @@ class GunicornServer(HttpServer):
         return S3Store(client, bucket, f"the service's bucket {bucket}")
 
     def count_files(self) -> int:
-        return self.sql("SELECT COUNT(*) FROM files_file")[0][0]
+        """Live files (not in the trash)."""
+        return self.sql("SELECT COUNT(*) FROM files_entry WHERE kind = 1 AND trash_id IS NULL")[0][
+            0
+        ]
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace")

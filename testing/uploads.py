@@ -8,6 +8,7 @@ import hashlib
 import json
 import random
 import socket
+import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple, cast
 from urllib.parse import quote
@@ -67,10 +68,11 @@ def send(
 def upload(
     target: Any,
     data: bytes | Iterable[bytes],
-    name: str = "data.bin",
+    name: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """PUT /write the data; the 201's JSON body."""
+    """PUT /write the data as a new file (named `name`, or something new); the 201's JSON body."""
+    name = name or f"data-{uuid.uuid4().hex[:12]}.bin"
     reply = send(target, "PUT", f"/write?name={quote(name)}", data, headers)
     assert reply.status == 201, reply.body
     return json.loads(reply.body)
@@ -119,12 +121,15 @@ def tus_offset(target: Any, path: str) -> int:
     return int(reply.headers["Upload-Offset"])
 
 
-def tus_patch(target: Any, path: str, data: bytes, offset: int) -> Reply:
+def tus_patch(target: Any, path: str, data: bytes, offset: int, length: int | None = None) -> Reply:
+    """PATCH `data` at `offset`; with `length`, telling a deferred upload's length too."""
     headers = {
         **TUS,
         "Upload-Offset": str(offset),
         "Content-Type": "application/offset+octet-stream",
     }
+    if length is not None:
+        headers["Upload-Length"] = str(length)
     return send(target, "PATCH", path, data, headers)
 
 

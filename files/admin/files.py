@@ -1,7 +1,10 @@
-"""The Django admin: browse and upload files, verify and delete them, and see recorded traces as
-waterfalls. Stored files are immutable: the admin never edits their metadata."""
+"""The Django admin: browse and upload files, verify them, move them to the trash, and see their
+versions and recorded traces (as waterfalls). Stored content is immutable: the admin never edits
+it; folders, versions and the trash have their pages in files/admin/tree.py."""
 
 from __future__ import annotations
+
+import contextlib
 
 from django import forms
 from django.conf import settings
@@ -19,16 +22,21 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.csrf import csrf_exempt
 
-from files.maintenance import verify_file
-from files.metadata import load_file_meta
-from files.models import File
-from files.operations.delete import delete_file
+from files.maintenance.verify import verify_versions, versions_to_check
+from files.models import Chunk, Entry, File
+from files.names import parse_path, validate_name
 from files.operations.write import write_file
+from files.tree.roots import path_of
+from files.tree.trash import trash
+from files.tree.versions import versions_of
 from labdropbox.admin_tools import CheckedActionsMixin, UuidSearchMixin
-from labdropbox.api.callers import SERVICE, caller_for_user
+from labdropbox.api.callers import Caller, caller_for_user
 from labdropbox.api.errors import (
     BodyTooLarge,
+    EntryNotFound,
     InvalidName,
+    NameTaken,
+    NotAFolder,
     QuotaExceeded,
     StorageRejected,
     StorageUnavailable,
@@ -42,6 +50,9 @@ RECENT_TRACES = 10
 
 class UploadForm(forms.Form):
     file = forms.FileField()
+    folder = forms.CharField(
+        initial="/", max_length=4096, help_text="The folder it goes into (made if missing)."
+    )
     name = forms.CharField(
         required=False, max_length=255, help_text="Stored name; defaults to the file's own name."
     )
@@ -49,30 +60,40 @@ class UploadForm(forms.Form):
 
 @admin.register(File)
 class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
-    list_display = ["name", "owner", "human_size", "chunk_count", "short_sha256", "created_at"]
-    list_filter = [("owner", admin.RelatedOnlyFieldListFilter)]
-    list_select_related = ["owner"]
+    list_display = ["name", "owner", "human_size", "short_sha256", "modified_at", "in_trash"]
+    list_filter = [
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        ("trash", admin.EmptyFieldListFilter),
+    ]
+    list_select_related = ["owner", "current__blob"]
     search_fields = ["name"]
     search_help_text = "Search by name, or paste a file id."
     date_hierarchy = "created_at"
     fields = (
         "id",
         "name",
+        "path",
         "owner",
         "human_size",
         "chunk_count",
         "sha256",
         "created_at",
+        "modified_at",
         "download",
+        "version_table",
         "chunk_table",
         "recent_traces",
     )
     readonly_fields = fields
-    actions = ["verify_integrity"]
+    actions = ["verify_integrity", "trash_selected"]
     change_list_template = "admin/files/file/change_list.html"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # files arrive through the upload view, never as a blank form
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
+        # A folder's files are linked to as ?parent__id__exact=<folder id> (files/admin/tree.py).
+        return lookup == "parent__id__exact" or super().lookup_allowed(lookup, value, request)
 
     def has_change_permission(self, request: HttpRequest, obj: File | None = None) -> bool:
         return False
@@ -85,6 +106,38 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
     def short_sha256(self, file: File) -> str:
         return file.sha256[:12]
 
+    @admin.display(description="in the trash", boolean=True)
+    def in_trash(self, file: File) -> bool:
+        return file.trash_id is not None
+
+    @admin.display(description="path")
+    def path(self, file: File) -> str:
+        return "(in the trash)" if file.trash_id is not None else path_of(file)
+
+    @admin.display(description="versions")
+    def version_table(self, file: File) -> str:
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    f"{reverse('read', args=[file.id])}?version={v.id}",
+                    v.id,
+                    f"{v.created_at:%Y-%m-%d %H:%M:%S}",
+                    filesizeformat(v.blob.size),
+                    "current"
+                    if v.id == file.current_id
+                    else f"replaced {v.replaced_at:%Y-%m-%d %H:%M}",
+                )
+                for v in versions_of(file)
+            ),
+        )
+        return format_html(
+            '<table class="version-table"><thead><tr><th>version</th><th>stored</th><th>size</th>'
+            "<th></th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
     @admin.display(description="download")
     def download(self, file: File) -> str:
         return format_html('<a href="{}">{}</a>', reverse("read", args=[file.id]), file.name)
@@ -96,7 +149,7 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
-            ((c.index, c.size, c.sha256, c.key) for c in file.chunks.order_by("index")),
+            ((c.index, c.size, c.sha256, c.key) for c in current_chunks(file)),
         )
         return format_html(
             '<table class="chunk-table"><thead><tr><th>index</th><th>size</th><th>SHA-256</th>'
@@ -120,27 +173,36 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
 
     # --- actions -------------------------------------------------------------------------------
 
-    @admin.action(description="Verify integrity (re-read and hash every chunk)")
+    @admin.action(description="Verify integrity (re-read and hash every chunk of every version)")
     def verify_integrity(self, request: HttpRequest, queryset: QuerySet[File]) -> None:
         for file in queryset:
             try:
-                problems = verify_file(load_file_meta(file.id))
+                checked = list(verify_versions(versions_to_check([file.id])))
             except (StorageUnavailable, StorageRejected) as exc:
                 self.message_user(request, f"{file.name}: storage failed ({exc})", "error")
                 continue
+            problems = [problem for check in checked for problem in check.problems]
             if problems:
                 self.message_user(request, f"{file.name}: {'; '.join(problems)}", messages.ERROR)
             else:
                 self.message_user(
-                    request, f"{file.name}: all {file.chunk_count} chunks intact", messages.SUCCESS
+                    request,
+                    f"{file.name}: every chunk of its {len(checked)} versions intact",
+                    messages.SUCCESS,
                 )
 
-    def delete_model(self, request: HttpRequest, obj: File) -> None:
-        delete_file(str(obj.id), SERVICE)  # metadata, cache entry and chunk objects
+    def has_delete_permission(self, request: HttpRequest, obj: File | None = None) -> bool:
+        return False  # a file goes to the trash (the action below); purged from the trash's page
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[File]) -> None:
-        for file in queryset:
-            delete_file(str(file.id), SERVICE)
+    def has_trash_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("files.delete_file")
+
+    @admin.action(description="Move to the trash", permissions=["trash"])
+    def trash_selected(self, request: HttpRequest, queryset: QuerySet[File]) -> None:
+        files = list(queryset)
+        for file in files:
+            move_to_trash(file, caller_for_user(request.user))
+        self.message_user(request, f"{len(files)} moved to the trash", messages.SUCCESS)
 
     # --- upload --------------------------------------------------------------------------------
 
@@ -171,8 +233,10 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
                 # Django has spooled a large upload to a temporary file: it is read from there
                 # chunk by chunk, through the same pipeline as PUT /write.
                 name = form.cleaned_data["name"] or uploaded.name
-                file = write_file(name, uploaded, uploaded.size, caller_for_user(request.user))
-            except (InvalidName, BodyTooLarge, QuotaExceeded) as exc:
+                names = [*parse_path(form.cleaned_data["folder"]), validate_name(name)]
+                caller = caller_for_user(request.user)
+                file = write_file(names, uploaded, uploaded.size, caller).file
+            except (InvalidName, BodyTooLarge, QuotaExceeded, NameTaken, NotAFolder) as exc:
                 form.add_error(None, str(exc))
             except (StorageUnavailable, StorageRejected, DatabaseError) as exc:
                 form.add_error(None, f"nothing was stored: {exc}")
@@ -192,6 +256,18 @@ class FileAdmin(CheckedActionsMixin, UuidSearchMixin, admin.ModelAdmin):
             "refused": refused,
         }
         return TemplateResponse(request, "admin/files/file/upload.html", context, status=status)
+
+
+def current_chunks(file: Entry) -> QuerySet[Chunk]:
+    if file.current is None:
+        return Chunk.objects.none()
+    return Chunk.objects.filter(blob_id=file.current.blob_id).order_by("index")
+
+
+def move_to_trash(file: Entry, caller: Caller) -> None:
+    """The admin's delete: to the trash, like the API's (purged from the trash's page)."""
+    with contextlib.suppress(EntryNotFound):  # in the trash already
+        trash(file, caller)
 
 
 def csrf_failure(request: HttpRequest) -> HttpResponseBase | None:

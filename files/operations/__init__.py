@@ -1,2 +1,3 @@
-"""One module per operation on stored files: write, read, delete. Views call these; these call
-the metadata layer (files.metadata) and the chunk stores (files.storage)."""
+"""One module per operation on stored content: write, read, share links. Views call these;
+these call the metadata layer (files.metadata), the tree (files.tree) and the chunk stores
+(files.storage). Where a file lives, and its trash and versions, are files.tree's."""

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, IntegrityError
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -23,7 +24,7 @@ from files.metadata import get_visible_file_meta
 from files.models import ShareLink
 from labdropbox.api.bodies import CountedBody
 from labdropbox.api.callers import Caller
-from labdropbox.api.errors import FileNotFound, LinkNotFound
+from labdropbox.api.errors import FileNotFound, LinkNotFound, TooManyLinks
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +36,19 @@ def create_link(
 ) -> tuple[ShareLink, str]:
     """A new link to the caller's file, and its token (shown this once: only a hash is kept)."""
     meta = get_visible_file_meta(raw_file_id, caller)
+    live = live_links().filter(file_id=meta.file_id).count()
+    if live >= settings.MAX_LINKS_PER_FILE:
+        raise TooManyLinks(
+            f"this file has {live} live links (at most {settings.MAX_LINKS_PER_FILE}): "
+            "revoke some first"
+        )
     token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = None
     if expires_in_seconds is not None:
         expires_at = timezone.now() + timedelta(seconds=expires_in_seconds)
     try:
         link = ShareLink.objects.create(
-            file_id=meta.id,
+            file_id=meta.file_id,
             prefix=token[:8],
             digest=digest_of(token),
             created_by_id=caller.user_id,
@@ -53,9 +60,14 @@ def create_link(
     return link, token
 
 
-def file_links(raw_file_id: str, caller: Caller) -> list[ShareLink]:
+def file_links(raw_file_id: str, caller: Caller) -> QuerySet[ShareLink]:
+    """The file's links, newest first (the view pages them)."""
     meta = get_visible_file_meta(raw_file_id, caller)
-    return list(ShareLink.objects.filter(file_id=meta.id).select_related("file"))
+    return (
+        ShareLink.objects.filter(file_id=meta.file_id)
+        .select_related("file")
+        .order_by("-created_at", "-id")
+    )
 
 
 def revoke_link(raw_file_id: str, raw_link_id: str, caller: Caller) -> None:
@@ -64,10 +76,10 @@ def revoke_link(raw_file_id: str, raw_link_id: str, caller: Caller) -> None:
     try:
         link_id = uuid.UUID(raw_link_id)
     except ValueError:
-        raise LinkNotFound() from None
-    links = ShareLink.objects.filter(pk=link_id, file_id=meta.id)
+        raise LinkNotFound("the file has no share link with this id") from None
+    links = ShareLink.objects.filter(pk=link_id, file_id=meta.file_id)
     if not links.exists():
-        raise LinkNotFound()
+        raise LinkNotFound("the file has no share link with this id")
     links.filter(revoked_at=None).update(revoked_at=timezone.now())
 
 
@@ -84,7 +96,7 @@ def find_live_link(token: str) -> ShareLink:
         raise LinkNotFound()
     found = live_links().select_related("file__owner").filter(digest=digest_of(token))
     link = found.first()
-    if link is None or link.is_spent:
+    if link is None or link.is_spent or link.file.trash_id is not None:  # trashed: until restored
         raise LinkNotFound()
     owner = link.file.owner
     if owner is not None and not owner.is_active:  # a disabled account's shares stop with it

@@ -17,14 +17,22 @@ from django.conf import settings
 from opentelemetry import trace
 
 from files import spans
-from files.metadata import get_file_meta, get_visible_file_meta
+from files.metadata import FileMeta, get_file_meta, get_visible_file_meta, version_meta
+from files.models import Entry
 from files.pipeline.fetch import ChunkFetcher, plan_pieces
 from files.spans import tracer
 from files.storage import get_store
+from files.tree.versions import version_of
 from labdropbox.api.callers import Caller
 from metrics.registry import READS_IN_PROGRESS
 
 log = logging.getLogger(__name__)
+
+
+def earlier_version(current: FileMeta, raw_version_id: str) -> FileMeta:
+    """The file as one of its versions has it (VersionNotFound if it has no such version)."""
+    file = Entry.objects.get(pk=current.file_id)
+    return version_meta(current, version_of(file, raw_version_id))
 
 
 class FileRead:
@@ -39,7 +47,7 @@ class FileRead:
     the server closes that body, after the last byte is sent (or the client went away).
 
     A share link's read passes no caller (the link is the permission) and names its own root
-    span, with the same tree beneath it.
+    span, with the same tree beneath it. `version` reads one of the file's earlier versions.
     """
 
     def __init__(
@@ -48,6 +56,7 @@ class FileRead:
         caller: Caller | None,
         span_name: str = spans.READ_FILE,
         attributes: dict[str, str] | None = None,
+        version: str | None = None,
     ) -> None:
         self.span = tracer.start_span(span_name, attributes=attributes)
         self._context = trace.set_span_in_context(self.span)
@@ -60,6 +69,9 @@ class FileRead:
                     self.meta = get_file_meta(raw_id)
                 else:
                     self.meta = get_visible_file_meta(raw_id, caller)
+                if version is not None:
+                    self.meta = earlier_version(self.meta, version)
+                    self.span.set_attribute("version.id", str(self.meta.version_id))
         except BaseException as exc:
             self.finish(exc)
             raise

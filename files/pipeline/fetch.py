@@ -7,9 +7,10 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -17,7 +18,7 @@ from opentelemetry import trace
 from files import spans
 from files.buffers import chunk_budget
 from files.io_pool import io_executor
-from files.metadata import FileMeta
+from files.metadata import ChunkMeta
 from files.spans import tracer
 from files.storage import ChunkStore
 from labdropbox.api.errors import ChunkCorrupt
@@ -44,7 +45,17 @@ class Piece:
         return self.stop - self.start
 
 
-def plan_pieces(meta: FileMeta, byte_range: tuple[int, int] | None = None) -> list[Piece]:
+class Content(Protocol):
+    """What is read: a file's version (FileMeta), or a blob being verified."""
+
+    @property
+    def size(self) -> int: ...
+
+    @property
+    def chunks(self) -> Sequence[ChunkMeta]: ...
+
+
+def plan_pieces(meta: Content, byte_range: tuple[int, int] | None = None) -> list[Piece]:
     """The pieces to fetch for the file's bytes [start, stop) (None: all of it): only the chunks
     the range covers, and only the covered part of its first and last chunk."""
     start, stop = byte_range or (0, meta.size)

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from files import spans
@@ -29,12 +30,18 @@ class ChunkUploader:
     finish(), discard() or settle().
     """
 
-    def __init__(self, store: ChunkStore, file_id: uuid.UUID, limit: int) -> None:
+    def __init__(
+        self,
+        store: ChunkStore,
+        file_id: uuid.UUID,
+        limit: int,
+        parent: otel_context.Context | None = None,
+    ) -> None:
         self.store = store
         self.file_id = file_id
         self.limit = limit
         self.budget = chunk_budget()
-        self.span = tracer.start_span(spans.UPLOAD_CHUNKS)
+        self.span = tracer.start_span(spans.UPLOAD_CHUNKS, context=parent)
         self._parent = trace.set_span_in_context(self.span)
         self._pending: set[Future[tuple[int, int, str]]] = set()
         self._done: dict[int, tuple[int, str]] = {}
@@ -110,13 +117,14 @@ class ChunkUploader:
             spans.mark_failed(self.span, exc)
             self.span.end()
 
-    def discard(self, exc: BaseException) -> None:
-        """After a failure: let running uploads end, then delete every chunk we tried to store."""
+    def discard(self, exc: BaseException) -> list[str]:
+        """After a failure: let running uploads end, then delete every chunk we tried to store;
+        the keys that could not be deleted."""
         wait(self._pending)
         if self.span.is_recording():  # not yet ended by finish()
             spans.mark_failed(self.span, exc)
             self.span.end()
-        delete_chunk_objects(self.store, self.file_id, self._attempted)
+        return delete_chunk_objects(self.store, self.file_id, self._attempted)
 
     def _reserve(self, size: int) -> None:
         """A buffer for the next chunk: taken from what is free while uploads are running

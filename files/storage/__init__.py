@@ -112,11 +112,13 @@ def _forget_store_on_change(setting: str, **kwargs: object) -> None:
         get_store.cache_clear()
 
 
-def delete_chunk_objects(store: ChunkStore, owner: object, keys: Iterable[str]) -> None:
-    """Delete what can be deleted now; what storage refuses is left for `manage.py cleanup`."""
+def delete_chunk_objects(store: ChunkStore, owner: object, keys: Iterable[str]) -> list[str]:
+    """Delete what can be deleted now; what storage refuses is left for `manage.py cleanup`
+    (and returned)."""
     failed = store.delete_many(keys)
     if failed:
-        log.warning("file %s: %d chunk objects left for `manage.py cleanup`", owner, len(failed))
+        log.warning("%s: %d chunk objects left for `manage.py cleanup`", owner, len(failed))
+    return failed
 
 
 def ensure_bucket_at_startup() -> None:

@@ -11,6 +11,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiToken
@@ -40,6 +42,17 @@ ENDPOINTS = {
     ("links", "GET"): ("/files/{file}/links", {}, b"", 200, 404),
     ("links", "POST"): ("/files/{file}/links", {}, b"{}", 201, 404),
     ("link", "DELETE"): ("/files/{file}/links/{link}", {}, b"", 204, 404),
+    ("file-move", "POST"): ("/files/{file}/move", {}, b'{"path": "/moved.bin"}', 200, 404),
+    ("file-copy", "POST"): ("/files/{file}/copy", {}, b'{"path": "/copied.bin"}', 201, 404),
+    ("file-versions", "GET"): ("/files/{file}/versions", {}, b"", 200, 404),
+    ("version-restore", "POST"): ("/files/{file}/versions/{file}/restore", {}, b"", 201, 404),
+    ("folders", "POST"): ("/folders", {}, b'{"path": "/new"}', 201, None),
+    ("folder", "GET"): ("/folders/{folder}", {}, b"", 200, 404),
+    ("folder", "DELETE"): ("/folders/{folder}", {}, b"", 204, 404),
+    ("folder-move", "POST"): ("/folders/{folder}/move", {}, b'{"path": "/elsewhere"}', 200, 404),
+    ("trash", "GET"): ("/trash", {}, b"", 200, None),
+    ("trash-restore", "POST"): ("/trash/{trash}/restore", {}, b"", 200, 404),
+    ("trash-item", "DELETE"): ("/trash/{trash}", {}, b"", 204, 404),
     ("me", "GET"): ("/me", {}, b"", 200, None),
     ("uploads", "OPTIONS"): ("/uploads/", {}, b"", 204, None),
     ("uploads", "POST"): ("/uploads/", {**TUS, "Upload-Length": "3"}, b"", 201, None),
@@ -91,9 +104,15 @@ def world(client, settings):
     as_owner = WithToken(client, owner_token)
     file_id = upload(as_owner, payload(10))["file_id"]
     link = send(as_owner, "POST", f"/files/{file_id}/links", b"{}").body
+    folder = json.loads(send(as_owner, "POST", "/folders", b'{"path": "/box"}').body)
+    trashed = upload(as_owner, payload(5), name="old.bin")["file_id"]
+    send(as_owner, "DELETE", f"/files/{trashed}")
+    (item,) = json.loads(send(as_owner, "GET", "/trash").body)["entries"]
     return {
         "ids": {
             "file": file_id,
+            "folder": folder["folder_id"],
+            "trash": item["trash_id"],
             "upload": tus_create(as_owner, 3).rsplit("/", 1)[1],
             "link": json.loads(link)["link_id"],
             "token": json.loads(link)["url"].rsplit("/", 1)[1],
@@ -184,3 +203,22 @@ def test_a_deactivated_users_token_stops_working_at_once(client, world):
     owner.save()
 
     assert ask(client, world, "GET", "/me", {}, b"", "owner").status == 401
+
+
+def test_another_users_cached_file_costs_what_a_missing_one_does(client, world):
+    """A 404 for a file that exists (cached, someone else's) makes the database queries a
+    file that does not exist makes: the time of the answer does not tell them apart."""
+    other = WithToken(client, world["authorization"]["other"].split()[1])
+    owner = WithToken(client, world["authorization"]["owner"].split()[1])
+    file_id = world["ids"]["file"]
+    assert send(owner, "GET", f"/read/{file_id}").status == 200  # cached now
+    assert send(other, "GET", "/me").status == 200  # the token's check is cached too
+
+    with CaptureQueriesContext(connection) as hidden:
+        assert send(other, "GET", f"/read/{file_id}").status == 404
+    with CaptureQueriesContext(connection) as missing:
+        assert send(other, "GET", f"/read/{uuid.uuid4()}").status == 404
+
+    lookups = [q["sql"] for q in hidden.captured_queries if "files_entry" in q["sql"]]
+    assert len(lookups) >= 1
+    assert len(hidden.captured_queries) == len(missing.captured_queries)

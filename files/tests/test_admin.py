@@ -10,8 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from files.models import File, Upload
+from files.models import File, TrashEntry, Upload
 from files.storage import chunk_key
+from files.tree.roots import path_of
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.uploads import (
     WithToken,
@@ -92,7 +93,7 @@ def test_upload_form_stores_the_file_through_the_pipeline(
 
     response = admin_client.post(
         reverse("admin:files_file_upload"),
-        {"file": SimpleUploadedFile("form.bin", data), "name": ""},
+        {"file": SimpleUploadedFile("form.bin", data), "folder": "/from the admin", "name": ""},
     )
 
     file = File.objects.get(name="form.bin")
@@ -100,6 +101,7 @@ def test_upload_form_stores_the_file_through_the_pipeline(
     assert response["Location"] == reverse("admin:files_file_change", args=[file.id])
     assert (file.size, file.chunk_count, file.sha256) == (len(data), 6, sha256(data))
     assert file.owner == admin_user  # the uploader's, like a file sent with their token
+    assert path_of(file) == "/from the admin/form.bin"
     assert download(admin_client, str(file.id)) == data
     assert len(stored_keys(store)) == 6
 
@@ -109,7 +111,8 @@ def test_upload_form_reports_a_storage_outage_and_keeps_nothing(admin_client, se
     settings.STORAGE_MAX_ATTEMPTS = 1
 
     response = admin_client.post(
-        reverse("admin:files_file_upload"), {"file": SimpleUploadedFile("x.bin", b"abc")}
+        reverse("admin:files_file_upload"),
+        {"file": SimpleUploadedFile("x.bin", b"abc"), "folder": "/"},
     )
 
     assert response.status_code == 200
@@ -129,23 +132,29 @@ def test_verify_action_reports_each_file(admin_client, client, store):
     )
 
     messages = [str(message) for message in response.context["messages"]]
-    assert "good.bin: all 2 chunks intact" in messages
+    assert "good.bin: every chunk of its 1 versions intact" in messages
     assert any(m.startswith("bad.bin: chunk 1 is corrupt") for m in messages)
 
 
-def test_delete_action_removes_metadata_chunks_and_cached_entry(admin_client, client, store):
+def test_delete_action_moves_to_the_trash_and_purge_removes_content(admin_client, client, store):
     file_id = upload(client, payload(3 * C), name="doomed.bin")["file_id"]
     download(client, file_id)  # now cached
 
     response = admin_client.post(
-        "/admin/files/file/",
-        {"action": "delete_selected", "_selected_action": [file_id], "post": "yes"},
+        "/admin/files/file/", {"action": "trash_selected", "_selected_action": [file_id]}
     )
 
     assert response.status_code == 302
+    assert File.objects.get(pk=file_id).trash_id is not None
+    assert client.get(f"/read/{file_id}").status_code == 404  # on every worker: a tombstone
+    assert len(stored_keys(store)) == 3
+    item = TrashEntry.objects.get()
+    purged = admin_client.post(
+        "/admin/files/trashentry/", {"action": "purge", "_selected_action": [item.id]}
+    )
+    assert purged.status_code == 302
     assert not File.objects.filter(pk=file_id).exists()
     assert stored_keys(store) == []
-    assert client.get(f"/read/{file_id}").status_code == 404
 
 
 class UnreadableBody(io.BytesIO):

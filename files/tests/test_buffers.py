@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from files.blobs import WritingLease
 from files.buffers import BufferBudget, chunk_budget
 from files.operations.write import stream_chunks
 from files.pipeline.upload import ChunkUploader
@@ -104,7 +105,8 @@ def test_many_uploads_at_once_stay_within_the_budget(settings, store):
 
     def store_chunks(data: bytes) -> list[tuple[int, str]]:
         uploader = ChunkUploader(store, uuid.uuid4(), limit=4)
-        stream_chunks(io.BytesIO(data), len(data), uploader, Space(None))
+        lease = WritingLease(uuid.uuid4())
+        stream_chunks(io.BytesIO(data), len(data), uploader, Space(None), lease)
         return list(uploader.finish().values())
 
     with ThreadPoolExecutor(12) as pool:

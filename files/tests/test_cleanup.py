@@ -1,4 +1,4 @@
-"""manage.py cleanup: orphaned chunk objects go, committed and in-flight ones stay."""
+"""manage.py cleanup: objects no record covers go; committed and in-flight ones stay."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts.models import Reservation
-from files.maintenance import scan_orphans
-from files.models import File, Upload
+from files.maintenance.cleanup import scan_orphans
+from files.models import Blob, Chunk, Upload, Version
 from files.storage import chunk_key
 from testing.fixtures import TEST_CHUNK_SIZE, stored_keys
 from testing.uploads import download, payload, upload
@@ -51,7 +51,7 @@ def test_keeps_young_orphans_that_may_be_uploads_in_flight(store, capsys):
     call_command("cleanup")  # default grace: 60 minutes
 
     assert stored_keys(store) == [chunk_key(in_flight, 0), chunk_key(in_flight, 1)]
-    assert "1 uploads younger than 60 minutes" in capsys.readouterr().out
+    assert "1 uncovered but younger than 60 minutes" in capsys.readouterr().out
 
 
 @pytest.mark.both_stores
@@ -80,9 +80,12 @@ def test_dry_run_deletes_nothing(store, capsys):
 
 
 @pytest.mark.both_stores
-def test_objects_of_a_deleted_file_that_storage_kept_are_removed(client, store):
+def test_objects_of_purged_content_that_storage_kept_are_removed(client, store):
     file_id = upload(client, payload(40_000))["file_id"]
-    File.objects.filter(pk=file_id).delete()  # as if deleting the objects had failed
+    # What a purge leaves when deleting the objects failed: no record covers them.
+    Version.objects.filter(blob_id=file_id).delete()
+    Chunk.objects.filter(blob_id=file_id).delete()
+    Blob.objects.filter(pk=file_id).delete()
 
     call_command("cleanup", "--grace-minutes", "0")
 

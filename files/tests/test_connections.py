@@ -19,6 +19,7 @@ import time
 
 import pytest
 
+from testing.conditions import eventually
 from testing.hostile import (
     concurrent_downloads,
     concurrent_uploads,
@@ -51,15 +52,6 @@ def strict(tmp_path_factory):
     server.stop()
 
 
-def wait_until(condition, seconds: float = 15.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 def test_a_half_sent_head_is_closed_at_its_deadline(strict):
     with socket.create_connection(("127.0.0.1", strict.port), timeout=15) as sock:
         sock.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Half: a")
@@ -85,7 +77,7 @@ def test_a_trickled_upload_is_cut_and_keeps_nothing(strict):
     files = strict.count_files()
     with socket.create_connection(("127.0.0.1", strict.port), timeout=30) as sock:
         sock.sendall(upload_head("trickled.bin", 20 * C) + payload(3 * C))
-        assert wait_until(lambda: len(stored_keys(strict) - before) >= 2)  # chunks stored...
+        eventually(lambda: len(stored_keys(strict) - before) >= 2)  # chunks stored...
         for _ in range(60):  # ...then a byte every 0.2 s, far below the floor, until cut
             if answered(sock, 0.2):
                 break
@@ -125,7 +117,7 @@ def test_a_download_that_is_never_read_is_reset(strict):
     try:
         sock.sendall(f"GET /read/{file_id} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
 
-        assert wait_until(lambda: not established(sock), seconds=30)
+        eventually(lambda: not established(sock), 30)
     finally:
         sock.close()
     assert download(strict, file_id) == payload(200 * C, seed=3)  # others are served as before
@@ -143,7 +135,7 @@ def test_liveness_is_answered_while_every_thread_is_busy(strict):
         for n, sock in enumerate(busy):
             sock.sendall(upload_head(f"busy{n}", 400 * C) + payload(2 * C, seed=n))
         # Each upload is on a thread once it has stored a chunk.
-        assert wait_until(lambda: len(upload_ids(stored_keys(strict) - before)) == 4)
+        eventually(lambda: len(upload_ids(stored_keys(strict) - before)) == 4)
         feeder.start()
         health = http.client.HTTPConnection("127.0.0.1", strict.port, timeout=5)
         health.request("GET", "/health")
@@ -264,4 +256,5 @@ def test_40_concurrent_64_mib_uploads_do_not_starve_probes(as_run):
     assert_probes_unharmed(probes)
     assert [answer["file_size"] for answer in answers] == [64 * MIB] * 40
     for answer in answers:
-        assert as_run.request("DELETE", f"/files/{answer['file_id']}")[0] == 204
+        status, _, body = as_run.request("DELETE", f"/files/{answer['file_id']}")
+        assert status == 204, body

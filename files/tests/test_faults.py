@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -108,7 +109,7 @@ def objects(service) -> set[str]:
 
 
 def stored(service, data: bytes) -> str:
-    return upload(service, data, "f.bin")["file_id"]
+    return upload(service, data)["file_id"]  # a new file each time, not a new version
 
 
 def timed(service, method: str, path: str, body: bytes | None = None):
@@ -228,9 +229,7 @@ def test_database_down_is_503_nothing_half_written_and_recovery_is_automatic(
     assert (status, data) == (200, payload(2 * C, seed=5))
 
     proxies["db"].heal()
-    deadline = time.monotonic() + BOUND
-    while service.request("GET", f"/read/{uncached}")[0] != 200 and time.monotonic() < deadline:
-        time.sleep(0.2)
+    eventually(lambda: service.request("GET", f"/read/{uncached}")[0] == 200, BOUND)
     assert service.request("GET", f"/read/{uncached}")[2] == payload(2 * C, seed=6)
     assert stored(service, b"after the outage")
 
@@ -238,23 +237,46 @@ def test_database_down_is_503_nothing_half_written_and_recovery_is_automatic(
 # --- Redis ------------------------------------------------------------------------------------
 
 
-def read_was_cache_hit(service, trace_id: str) -> bool | None:
-    """Ask the built-in trace recorder whether this read's cache_lookup hit."""
-    deadline = time.monotonic() + BOUND
-    while time.monotonic() < deadline:
+def recorded_trace(service, trace_id: str, root: str) -> tuple:
+    """The built-in trace recorder's summary (cache_hit) of a trace, once its root span is in:
+    the recorder writes a trace's spans by the second, and the root ends last."""
+
+    def root_recorded() -> list[tuple]:
         rows = service.sql(
             f"SELECT cache_hit, name FROM traces_recordedtrace WHERE trace_id = '{trace_id}'"
         )
-        if rows and rows[0][1] == "GET /read/{file_id}":
-            return bool(rows[0][0])
-        time.sleep(0.2)
-    raise AssertionError(f"trace {trace_id} was not recorded")
+        return rows if rows and rows[0][1] == root else []
+
+    return eventually(root_recorded, BOUND)[0]
+
+
+def read_was_cache_hit(service, trace_id: str) -> bool:
+    """Ask the built-in trace recorder whether this read's cache_lookup hit."""
+    return bool(recorded_trace(service, trace_id, "GET /read/{file_id}")[0])
+
+
+def failed_redis_commands(service, trace_id: str) -> list[tuple[str, str]]:
+    """The Redis commands of a recorded trace that failed, and why: (command, error type),
+    from the spans of the Redis instrumentation."""
+    rows = service.sql(
+        "SELECT name, error, status_message, attributes FROM traces_recordedspan"
+        f" WHERE trace_id = '{trace_id}'"
+    )
+    return sorted(
+        (name, message.split(":")[0])
+        for name, error, message, attributes in rows
+        if error and json.loads(attributes).get("db.system") == "redis"
+    )
+
+
+def trace_id_of(headers: dict[str, str]) -> str:
+    return headers["traceresponse"].split("-")[1]
 
 
 def read_trace_id(service, file_id: str) -> str:
     status, headers, _ = service.request("GET", f"/read/{file_id}")
     assert status == 200
-    return headers["traceresponse"].split("-")[1]
+    return trace_id_of(headers)
 
 
 @pytest.mark.stack
@@ -262,15 +284,30 @@ def read_trace_id(service, file_id: str) -> str:
 def test_redis_down_or_slow_falls_back_to_the_database_then_recovers(service, proxies, fault):
     data = payload(2 * C, seed=7)
     getattr(proxies["redis"], fault)()
+    # A stalled Redis answers nothing: only the client's short socket timeout ends a command.
+    error = {"refuse": "ConnectionError", "reset": "ConnectionError", "stall": "TimeoutError"}
 
+    traces = []
     for _ in range(3):
-        status, body, seconds = timed(service, "PUT", "/write?name=r.bin", data)
+        path = f"/write?name=r-{uuid.uuid4().hex}.bin"
+        status, write_headers, body = service.request("PUT", path, body=data)
         assert status == 201
-        assert seconds < 3.0  # a few short Redis timeouts at most
         file_id = json.loads(body)["file_id"]
-        status, got, seconds = timed(service, "GET", f"/read/{file_id}")
+        status, read_headers, got = service.request("GET", f"/read/{file_id}")
         assert (status, got) == (200, data)
-        assert seconds < 3.0
+        traces.append((trace_id_of(write_headers), trace_id_of(read_headers)))
+
+    # Not how fast, but that each request met the fault and went on without Redis: each of its
+    # Redis commands (a write's DEL; a read's GET, and its SET once the database answered)
+    # failed once, with the fault's own error, and the read was a cache miss.
+    for write, read in traces:
+        recorded_trace(service, write, "PUT /write")
+        assert failed_redis_commands(service, write) == [("DEL", error[fault])]
+        assert read_was_cache_hit(service, read) is False  # the database answered
+        assert failed_redis_commands(service, read) == [
+            ("GET", error[fault]),
+            ("SET", error[fault]),
+        ]
 
     proxies["redis"].heal()
     read_trace_id(service, file_id)  # fills the cache (on whichever worker)
@@ -296,13 +333,13 @@ def worker_serving(service, client_port: int) -> int:
 
 
 @pytest.mark.stack
-def test_worker_killed_mid_upload_leaves_no_metadata_and_cleanup_takes_its_chunks(service):
+def test_worker_killed_mid_upload_leaves_no_file_and_cleanup_takes_its_chunks_after_its_lease(
+    service,
+):
     files_before, objects_before = files_in_database(service), objects(service)
     sock = socket.create_connection(("127.0.0.1", service.port))
     sock.sendall(unfinished_upload("killed.bin", declared=10 * C, sent=4 * C))
-    deadline = time.monotonic() + BOUND
-    while len(objects(service) - objects_before) < 2 and time.monotonic() < deadline:
-        time.sleep(0.05)  # the worker is storing the first chunks
+    eventually(lambda: len(objects(service) - objects_before) >= 2, BOUND)  # the first chunks
     victim = worker_serving(service, sock.getsockname()[1])
     os.kill(victim, signal.SIGKILL)
 
@@ -315,8 +352,16 @@ def test_worker_killed_mid_upload_leaves_no_metadata_and_cleanup_takes_its_chunk
     assert len({key.split("/")[1] for key in left}) == 1  # the killed upload's chunks
 
     assert files_in_database(service) == files_before
+    # Its record still holds a lease (a stalled worker could still be writing): kept, whatever
+    # the grace, until the lease has run out.
+    service.manage("cleanup", "--grace-minutes", "0")
+    assert objects(service) - objects_before == left
+    service.sql_execute(
+        "UPDATE files_blob SET lease_expires_at = '2000-01-01 00:00:00' WHERE state = 0"
+    )
     service.manage("cleanup", "--grace-minutes", "0")
     assert objects(service) == objects_before
+    assert service.sql("SELECT COUNT(*) FROM files_blob WHERE state = 0") == [(0,)]
 
 
 def test_delete_while_cached_is_404_at_once_on_every_worker(service):
@@ -379,14 +424,13 @@ def answer(sock: socket.socket) -> tuple[int, dict]:
 def resume(service, path: str, data: bytes) -> None:
     """What a tus client does after a failure: ask for the offset, send the rest from there
     (again while a dead request's lock has not yet lapsed)."""
-    deadline = time.monotonic() + BOUND
-    while True:
+
+    def patched_unless_locked() -> int | None:
         offset = tus_offset(service, path)
         status = tus_patch(service, path, data[offset:], offset).status
-        if status != 423 or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert status == 204
+        return None if status == 423 else status  # 423: locked, try again
+
+    assert eventually(patched_unless_locked, BOUND) == 204
 
 
 def read_back(service, path: str) -> bytes:

@@ -33,13 +33,18 @@ def test_list_is_newest_first_and_pages_with_limit_and_offset(client):
     assert [f["file_id"] for f in second["files"]] == newest_first[2:4]
     assert [f["file_id"] for f in last["files"]] == newest_first[4:]
     assert (first["next_offset"], second["next_offset"], last["next_offset"]) == (2, 4, None)
+    file = File.objects.get(pk=ids[4])
     assert first["files"][0] == {
         "file_id": ids[4],
         "file_name": "f4",
         "file_size": 4,
         "chunk_count": 1,
         "sha256": sha256(payload(4)),
-        "created_at": File.objects.get(pk=ids[4]).created_at.isoformat(),
+        "created_at": file.created_at.isoformat(),
+        "modified_at": file.modified_at.isoformat(),
+        "version_id": ids[4],  # a new file's first version has the file's id
+        "folder_id": str(file.parent_id),
+        "path": "/f4",
     }
 
 
@@ -93,7 +98,9 @@ def test_metadata_of_unknown_file_is_404(client, file_id):
 
 
 @pytest.mark.both_stores
-def test_delete_removes_rows_objects_and_the_cached_entry(client, store):
+def test_delete_moves_to_the_trash_and_its_purge_removes_rows_objects_and_the_cached_entry(
+    client, store
+):
     keep = upload(client, payload(C), name="keep")["file_id"]
     file_id = upload(client, payload(3 * C), name="gone")["file_id"]
     download(client, file_id)  # cached now
@@ -102,23 +109,28 @@ def test_delete_removes_rows_objects_and_the_cached_entry(client, store):
 
     assert response.status_code == 204
     assert response.content == b""
+    assert client.get(f"/read/{file_id}").status_code == 404  # the cached entry is a tombstone
+    (trashed,) = client.get("/trash").json()["entries"]
+    assert client.delete(f"/trash/{trashed['trash_id']}").status_code == 204
     assert not File.objects.filter(pk=file_id).exists()
-    assert not Chunk.objects.filter(file_id=file_id).exists()
+    assert not Chunk.objects.filter(blob_id=file_id).exists()
     assert stored_keys(store) == [chunk_key(keep, 0)]
     assert client.get(f"/read/{file_id}").status_code == 404
     assert client.get(f"/files/{file_id}").status_code == 404
     assert client.delete(f"/files/{file_id}").status_code == 404
 
 
-def test_delete_while_storage_is_down_leaves_objects_for_cleanup(client, settings, s3_server):
+def test_a_purge_while_storage_is_down_leaves_objects_for_cleanup(client, settings, s3_server):
     settings.MINIO_ENDPOINT = s3_server.endpoint
     store = get_store()
     store.ensure_bucket()
     file_id = upload(client, payload(2 * C))["file_id"]
+    assert client.delete(f"/files/{file_id}").status_code == 204
+    (trashed,) = client.get("/trash").json()["entries"]
     settings.MINIO_ENDPOINT = "127.0.0.1:9"
     settings.STORAGE_MAX_ATTEMPTS = 1
 
-    assert client.delete(f"/files/{file_id}").status_code == 204
+    assert client.delete(f"/trash/{trashed['trash_id']}").status_code == 204
     assert client.get(f"/read/{file_id}").status_code == 404
 
     settings.MINIO_ENDPOINT = s3_server.endpoint

@@ -142,10 +142,19 @@ def test_a_link_may_last_longer_than_a_week(alice, shared):
     assert expires_at - timezone.now() > timedelta(days=399)
 
 
-def test_a_deleted_files_links_are_404(client, alice, shared):
-    _, file_id, path = shared
+def test_a_trashed_files_links_are_404_until_it_is_restored_and_go_with_its_purge(
+    client, alice, shared
+):
+    data, file_id, path = shared
 
     assert send(alice, "DELETE", f"/files/{file_id}").status == 204
+    assert send(client, "GET", path).status == 404
+    (trashed,) = json.loads(send(alice, "GET", "/trash").body)["entries"]
+    assert send(alice, "POST", f"/trash/{trashed['trash_id']}/restore").status == 200
+    assert send(client, "GET", path).body == data
+    send(alice, "DELETE", f"/files/{file_id}")
+    (trashed,) = json.loads(send(alice, "GET", "/trash").body)["entries"]
+    assert send(alice, "DELETE", f"/trash/{trashed['trash_id']}").status == 204
 
     assert send(client, "GET", path).status == 404
     assert not ShareLink.objects.exists()

@@ -14,7 +14,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from files import urls
-from files.views import OPENAPI_DOCUMENT
+from files.views.service import OPENAPI_DOCUMENT
 from labdropbox.tracing import route_template
 from testing.servers import PROJECT_DIR
 

@@ -52,6 +52,9 @@ def test_uploads_that_fit_are_stored_and_me_counts_them(bob):
         "is_staff": False,
         "used_bytes": QUOTA,
         "stored_bytes": QUOTA,
+        "current_bytes": QUOTA,
+        "versions_bytes": 0,
+        "trash_bytes": 0,
         "reserved_bytes": 0,
         "quota_bytes": QUOTA,
     }
@@ -76,7 +79,7 @@ def test_a_body_of_unknown_length_is_refused_at_the_chunk_that_overflows(bob, st
     body = io.BytesIO(payload(12 * C))  # read to its end, like a chunked request
 
     with pytest.raises(QuotaExceeded):
-        write_file("chunked.bin", body, None, caller)
+        write_file(["chunked.bin"], body, None, caller)
 
     assert body.tell() <= 11 * C  # refused as it went over, not after reading it all
     assert stored_keys(store) == []
@@ -84,12 +87,16 @@ def test_a_body_of_unknown_length_is_refused_at_the_chunk_that_overflows(bob, st
     assert not Reservation.objects.exists()
 
 
-def test_a_deleted_file_frees_its_space(bob):
+def test_the_trash_counts_until_purged_and_a_purge_frees_space_at_once(bob):
     _, as_bob = bob
     file_id = upload(as_bob, payload(8 * C))["file_id"]
     assert send(as_bob, "PUT", "/write?name=b", payload(4 * C)).status == 507
 
     send(as_bob, "DELETE", f"/files/{file_id}")
+    assert send(as_bob, "PUT", "/write?name=b", payload(4 * C)).status == 507
+    assert me(as_bob)["trash_bytes"] == 8 * C
+    (trashed,) = json.loads(send(as_bob, "GET", "/trash").body)["entries"]
+    send(as_bob, "DELETE", f"/trash/{trashed['trash_id']}")
 
     assert send(as_bob, "PUT", "/write?name=b", payload(4 * C)).status == 201
 
@@ -204,7 +211,7 @@ def test_64_concurrent_uploads_never_overshoot_the_quota(s3_server, tmp_path):
     try:
         token = server.manage("create_token", "eve", "--create-user").stdout.strip()
         statuses = upload_all_at_once(WithToken(server, token))
-        committed = server.sql("SELECT SUM(size), SUM(chunk_count) FROM files_file")[0]
+        committed = server.sql("SELECT SUM(size), SUM(chunk_count) FROM files_blob")[0]
         usage = json.loads(send(WithToken(server, token), "GET", "/me").body)
         objects = list(server.store.list())
     finally:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
+from testing.conditions import eventually
 from testing.fixtures import SERVICE_CHUNK_SIZE
 from testing.uploads import download, payload, sha256, unfinished_upload, upload
 
@@ -58,15 +58,17 @@ def test_chunked_transfer_encoding_upload(service):
 def test_client_gone_mid_upload_keeps_nothing(service):
     files_before = service.count_files()
     objects_before = {item.key for item in service.store.list()}
+
+    def new_objects() -> set[str]:
+        return {item.key for item in service.store.list()} - objects_before
+
     with socket.create_connection(("127.0.0.1", service.port)) as sock:
         sock.sendall(unfinished_upload("half.bin", declared=6 * C, sent=3 * C + 100))
-        time.sleep(0.5)  # the server stores the complete chunks; then the client vanishes
+        # The server has stored the three complete chunks; then the client vanishes.
+        eventually(lambda: len(new_objects()) >= 3)
     access_line = '"PUT /write?name=half.bin HTTP/1.1" 400'
-    deadline = time.monotonic() + 10
-    while access_line not in service.log_text() and time.monotonic() < deadline:
-        time.sleep(0.1)
+    eventually(lambda: access_line in service.log_text())
 
-    assert access_line in service.log_text()
     assert {item.key for item in service.store.list()} == objects_before
     assert service.count_files() == files_before
 
@@ -102,13 +104,15 @@ def test_every_worker_records_its_traces_for_the_admin(service):
         trace_ids = set(pool.map(read, file_ids * 4))
     wanted = ", ".join(f"'{trace_id}'" for trace_id in trace_ids)
     query = f"SELECT name, span_count FROM traces_recordedtrace WHERE trace_id IN ({wanted})"
-    # A trace's spans can reach the database in several batches (the root span ends last).
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
+
+    def every_trace_recorded() -> list[tuple]:
+        # A trace's spans can reach the database in several batches (the root span ends last).
         rows = service.sql(query)
         if len(rows) == len(trace_ids) and {name for name, _ in rows} == {"GET /read/{file_id}"}:
-            break
-        time.sleep(0.2)
+            return rows
+        return []
+
+    rows = eventually(every_trace_recorded)
 
     assert len(rows) == len(trace_ids) == 12
     assert {name for name, _ in rows} == {"GET /read/{file_id}"}

@@ -132,7 +132,7 @@ def test_a_server_stopping_mid_read_cuts_the_body_short_and_serves_no_wrong_byte
     service, proxy, fault
 ):
     data = payload(120 * C, seed=4)
-    file_id = upload(service, data, "long.bin")["file_id"]
+    file_id = upload(service, data)["file_id"]
     connection, response = held_back_read(service, file_id, BOUND)
     assert response.status == 200
     received = response.read(C)

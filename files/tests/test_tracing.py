@@ -287,6 +287,8 @@ def test_upload_json_carries_no_tracing_fields():
 
     assert set(json.loads(response.body)) == {
         "file_id",
+        "version_id",
+        "path",
         "file_name",
         "file_size",
         "chunk_count",
@@ -374,7 +376,7 @@ def test_operation_spans_carry_the_acting_user(client, spans, settings):
     send(as_tracy, "DELETE", f"/files/{file_id}")
 
     trace = Trace(spans.get_finished_spans())
-    for name in ("write_file", "read_file", "delete_file"):
+    for name in ("write_file", "read_file", "trash"):
         assert trace.one(name).attributes["enduser.id"] == "tracy", name
 
 

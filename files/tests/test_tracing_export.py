@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from testing.conditions import eventually
 from testing.fixtures import SERVICE_CHUNK_SIZE
 from testing.servers import EMBEDDED, BlackHole, GunicornServer, OtlpReceiver
 from testing.uploads import payload
@@ -42,9 +43,7 @@ def test_gunicorn_worker_exports_the_read_tree_to_an_otlp_receiver(tmp_path, rec
         status, headers, _ = service.request("GET", f"/read/{json.loads(body)['file_id']}")
         assert status == 200
         trace_id = TRACERESPONSE.match(headers["traceresponse"]).group(1)
-        deadline = time.monotonic() + 10
-        while len(receiver.trace(trace_id)) < 16 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: len(receiver.trace(trace_id)) >= 16)
     finally:
         service.stop()
 

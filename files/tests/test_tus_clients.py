@@ -102,8 +102,9 @@ def run_tus_js(service, path: Path, *arguments: str) -> dict:
 def test_tus_js_client(service, a_file, arguments):
     path, data = a_file(7 * C + 4321, seed=3)
 
-    result = run_tus_js(service, path, "--name", "js.bin", *arguments)
+    name = f"js-{arguments[0].strip('-')}-{len(arguments)}.bin"  # a new file for each case
+    result = run_tus_js(service, path, "--name", name, *arguments)
 
     assert download(service, file_id(result["url"])) == data
     meta = json.loads(service.request("GET", f"/files/{file_id(result['url'])}")[2])
-    assert meta["file_name"] == "js.bin"
+    assert meta["file_name"] == name

@@ -104,7 +104,7 @@ def test_an_upload_in_pieces_becomes_the_file(client, store, sizes):
         6,
     )
     assert stored_keys(store) == sorted(chunk_key(file_id, i) for i in range(6))
-    rows = list(Chunk.objects.filter(file=file).values_list("index", "size", "sha256"))
+    rows = list(Chunk.objects.filter(blob_id=file_id).values_list("index", "size", "sha256"))
     assert rows == [(i, len(p), sha256(p)) for i, p in enumerate(pieces(data, C))]
 
 
@@ -353,7 +353,11 @@ def test_a_body_that_breaks_off_keeps_what_arrived(client, store):
         **{"wsgi.input": broken},
     )
 
-    assert response.status_code == 400
+    # 409, which tus clients retry, with the offset reached: every byte that arrived is kept.
+    assert response.status_code == 409
+    assert response.json()["error"] == "upload_interrupted"
+    assert response["Upload-Offset"] == str(2 * C + 300)
+    assert f"ended after {2 * C + 300} of {4 * C} bytes" in response.json()["detail"]
     assert client.head(path, **TUS)["Upload-Offset"] == str(2 * C + 300)
     assert patch(client, path, data[2 * C + 300 :], 2 * C + 300).status_code == 204
     assert download(client, path.rsplit("/", 1)[1]) == data
@@ -400,9 +404,12 @@ def test_a_final_upload_concatenates_its_parts_without_copying(client, store):
     file = File.objects.get(pk=file_id)
     assert (file.name, file.sha256, file.size) == ("joined.bin", sha256(whole), len(whole))
     assert stored_keys(store) == objects  # nothing copied: the parts' objects serve the file
-    assert {c.key.split("/")[1] for c in file.chunks.all()} <= {p.rsplit("/", 1)[1] for p in parts}
-    assert client.delete(f"/files/{file_id}").status_code == 204
-    assert stored_keys(store) == []  # deleting the file deleted its parts' objects
+    keys = {c.key.split("/")[1] for c in Chunk.objects.filter(blob_id=file_id)}
+    assert keys <= {p.rsplit("/", 1)[1] for p in parts}
+    assert client.delete(f"/files/{file_id}").status_code == 204  # to the trash
+    (trashed,) = client.get("/trash").json()["entries"]
+    assert client.delete(f"/trash/{trashed['trash_id']}").status_code == 204
+    assert stored_keys(store) == []  # purging the file deleted its parts' objects
 
 
 def test_a_final_upload_may_come_before_its_parts_are_finished(client):
@@ -468,13 +475,13 @@ def database_down_at_the_commit(monkeypatch):
     from files.uploads import commit as uploads
     from labdropbox.api.errors import DatabaseUnavailable
 
-    save_file = uploads.save_file
+    save_blob = uploads.save_blob
 
     def database_down_once(*args, **kwargs):
-        monkeypatch.setattr(uploads, "save_file", save_file)
+        monkeypatch.setattr(uploads, "save_blob", save_blob)
         raise DatabaseUnavailable()
 
-    monkeypatch.setattr(uploads, "save_file", database_down_once)
+    monkeypatch.setattr(uploads, "save_blob", database_down_once)
 
 
 @pytest.mark.parametrize("resumed_by", ["HEAD", "PATCH"])
@@ -540,7 +547,8 @@ def test_a_reset_connection_keeps_the_bytes_of_the_chunk_it_was_reading(client, 
 
     response = patch_body(client, path, Breaking(data[: 2 * C + 300]), len(data))
 
-    assert (response.status_code, response.json()["error"]) == (400, "incomplete_body")
+    assert (response.status_code, response.json()["error"]) == (409, "upload_interrupted")
+    assert response["Upload-Offset"] == str(2 * C + 300)
     assert client.head(path, **TUS)["Upload-Offset"] == str(2 * C + 300)
     assert patch(client, path, data[2 * C + 300 :], 2 * C + 300).status_code == 204
     assert download(client, path.rsplit("/", 1)[1]) == data
@@ -571,7 +579,7 @@ def test_a_length_told_by_an_empty_patch_makes_the_kept_partial_chunk_the_last(c
     assert response.status_code == 204
     file_id = path.rsplit("/", 1)[1]
     assert download(client, file_id) == data
-    assert [chunk.size for chunk in File.objects.get(pk=file_id).chunks.all()] == [C, 100]
+    assert [chunk.size for chunk in Chunk.objects.filter(blob_id=file_id)] == [C, 100]
 
 
 def test_terminating_an_upload_a_request_is_writing_to_is_423(client, store):
@@ -602,13 +610,19 @@ def test_a_final_upload_made_while_its_last_part_is_arriving_is_committed_by_tha
     assert download(client, final_id) == b"abcdef"
 
 
-def test_a_terminated_final_uploads_parts_are_gone_with_it(client, store):
+def test_a_terminated_final_uploads_file_goes_to_the_trash_and_its_parts_with_its_purge(
+    client, store
+):
     parts = [partial(client, b"abc"), partial(client, b"def")]
     final = path_of(create(client, HTTP_UPLOAD_CONCAT="final;" + " ".join(parts)))
     assert client.head(parts[0], **TUS).status_code == 404  # consumed by the file
 
     assert client.delete(final, **TUS).status_code == 204
 
+    assert client.get(f"/read/{final.rsplit('/', 1)[1]}").status_code == 404
+    (trashed,) = client.get("/trash").json()["entries"]
+    assert len(stored_keys(store)) == 2  # kept while the file is in the trash
+    assert client.delete(f"/trash/{trashed['trash_id']}").status_code == 204
     assert stored_keys(store) == []
     again = create(client, HTTP_UPLOAD_CONCAT="final;" + " ".join(parts))
     assert (again.status_code, again.json()["error"]) == (409, "part_unusable")

@@ -27,7 +27,7 @@ def test_healthy_store_exits_zero_with_a_summary(client, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
         "checked 3 files (48.0 KB): 0 with problems, 0 problems",
-        "checked 3 files (48.0 KB): 0 with problems, 0 problems",
+        "checked 3 stored contents (48.0 KB): 0 with problems, 0 problems",
     ]
 
 
@@ -47,7 +47,7 @@ def test_missing_and_corrupt_chunks_are_reported_and_exit_1(client, store, capsy
     assert f"{damaged} damaged.bin: chunk 3 is corrupt" in out
     assert "SHA-256 does not match" in out
     assert healthy not in out
-    assert "checked 2 files (96.0 KB): 1 with problems, 2 problems" in out
+    assert "checked 2 stored contents (96.0 KB): 1 with problems, 2 problems" in out
 
 
 def test_a_truncated_chunk_is_a_size_problem(client, store, capsys):
@@ -62,12 +62,12 @@ def test_a_truncated_chunk_is_a_size_problem(client, store, capsys):
 
 def test_metadata_that_does_not_add_up_is_a_problem(client, capsys):
     file_id = upload(client, payload(3 * C))["file_id"]
-    Chunk.objects.filter(file_id=file_id, index=2).delete()
+    Chunk.objects.filter(blob_id=file_id, index=2).delete()
 
     with pytest.raises(SystemExit):
         call_command("verify", file_id)
 
-    assert "chunk sizes do not add up to the file size" in capsys.readouterr().out
+    assert "chunk sizes do not add up to the content's size" in capsys.readouterr().out
 
 
 def test_usage_errors(client):
@@ -95,4 +95,4 @@ def test_long_runs_report_progress(client, capsys, monkeypatch):
     call_command("verify", *ids)
 
     progress = capsys.readouterr().err.splitlines()
-    assert progress == [f"checked {n}/3 files ({n * 16}.0 KB)" for n in (1, 2, 3)]
+    assert progress == [f"checked {n}/3 contents ({n * 16}.0 KB)" for n in (1, 2, 3)]

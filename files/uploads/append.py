@@ -26,7 +26,7 @@ from files.spans import tracer
 from files.storage import chunk_key, get_store
 from files.uploads.commit import commit_upload
 from files.uploads.headers import Checksum
-from files.uploads.lifecycle import declare_length, find_upload, finish_if_stored
+from files.uploads.lifecycle import declare_length, find_upload, finish_if_stored, room_for
 from files.uploads.lock import Lease, lock_at_offset, release_lock
 from files.uploads.progress import Progress
 from labdropbox.api.bodies import Body, BodyWatch
@@ -39,6 +39,8 @@ from labdropbox.api.errors import (
     IncompleteBody,
     OffsetMismatch,
     QuotaExceeded,
+    UploadComplete,
+    UploadInterrupted,
 )
 from metrics.registry import UPLOADS_IN_PROGRESS
 
@@ -71,16 +73,23 @@ def append_to_upload(
             raise FinalUploadImmutable()
         if upload.offset != offset:
             raise OffsetMismatch(upload.offset)
+        carries_bytes = body_length is None or body_length > 0
         if upload.completed_at is not None:
+            if carries_bytes:  # never dropped in silence
+                raise UploadComplete()
             return upload  # every byte is there already
         if upload.length is not None and upload.offset == upload.length:
-            if body_length:
+            if carries_bytes:
                 raise BodyTooLarge("the upload has all its bytes already")
             return finish_if_stored(upload)  # stored, but its commit failed: commit it now
         lease = Lease(upload.id, lock_at_offset(upload))
         try:
             upload = declare_length(upload, declared_length, lease)
-            upload = Appender(upload, lease, checksum, watch).append(body, body_length)
+            appender = Appender(upload, lease, checksum, watch)
+            try:
+                upload = appender.append(body, body_length)
+            except IncompleteBody as exc:  # what arrived is recorded: the client may resume
+                raise UploadInterrupted(exc, appender.upload.offset) from exc
             span.set_attribute("upload.new_offset", upload.offset)
             if upload.length is not None and upload.offset == upload.length:
                 commit_upload(upload)
@@ -141,7 +150,7 @@ class Appender:
 
     def bytes_allowed(self) -> int:
         upload = self.upload
-        limit = upload.length if upload.length is not None else settings.MAX_UPLOAD_BYTES
+        limit = upload.length if upload.length is not None else room_for(upload)
         return limit - upload.offset
 
     def read_tail(self) -> bytes:

@@ -15,10 +15,13 @@ from django.utils import timezone
 from accounts.models import Reservation
 from files import spans
 from files.metadata import drop_cached_meta
-from files.models import Chunk, File, Upload, UploadChunk
+from files.models import Blob, Chunk, Entry, Upload, UploadChunk
+from files.names import parse_path
 from files.quotas import settle
 from files.sha256_state import ResumableSha256
 from files.spans import tracer
+from files.tree.place import Conditions, place_blob
+from files.tree.roots import locked_tree, root_of
 from files.uploads.concatenate import concatenation_sha256
 from files.uploads.headers import parse_concat_parts
 from files.uploads.lock import release_lock, try_lock
@@ -34,25 +37,24 @@ from labdropbox.api.errors import (
 logger = logging.getLogger(__name__)
 
 
-def commit_upload(upload: Upload) -> File | None:
-    """The last byte is stored: a plain upload becomes a file (one transaction, like /write); a
-    part is marked complete, and its final upload committed if it was the last part missing."""
+def commit_upload(upload: Upload) -> Entry | None:
+    """The last byte is stored: a plain upload's content is committed and placed at its path
+    (one transaction, like /write); a part is marked complete, and its final upload committed
+    if it was the last part missing."""
     if upload.is_partial:
         Upload.objects.filter(pk=upload.id).update(completed_at=timezone.now())
         # Read again: a final upload may have claimed this part while its bytes arrived.
         final = Upload.objects.filter(parts=upload.id).first()
         return concatenate_if_complete(final) if final is not None else None
     rows = list(upload.chunks.order_by("index"))
-    file = File(
+    blob = Blob(
         id=upload.id,
-        name=upload.name,
         size=upload.offset,
         sha256=ResumableSha256(bytes(upload.hash_state)).hexdigest(),
         chunk_count=len(rows),
-        owner_id=upload.owner_id,
     )
-    chunks = [Chunk(file=file, index=r.index, size=r.size, sha256=r.sha256) for r in rows]
-    return save_file(file, chunks, upload, parts=[])
+    chunks = [Chunk(blob=blob, index=r.index, size=r.size, sha256=r.sha256) for r in rows]
+    return save_blob(blob, chunks, upload, parts=[])
 
 
 def create_final(upload: Upload, caller: Caller) -> Upload:
@@ -89,7 +91,7 @@ def create_final(upload: Upload, caller: Caller) -> Upload:
     return upload
 
 
-def concatenate_if_complete(final: Upload) -> File | None:
+def concatenate_if_complete(final: Upload) -> Entry | None:
     """Commit the final upload if every part is complete and no other request is committing
     it (the parts' last bytes can arrive together, through different workers)."""
     parts = list(final.parts.order_by("part_order"))
@@ -109,7 +111,7 @@ def concatenate_if_complete(final: Upload) -> File | None:
         release_lock(final.id, token)
 
 
-def commit_concatenation(final: Upload, parts: list[Upload]) -> File:
+def commit_concatenation(final: Upload, parts: list[Upload]) -> Entry:
     chunks: list[Chunk] = []
     for part in parts:
         for row in part.chunks.order_by("index"):
@@ -122,41 +124,53 @@ def commit_concatenation(final: Upload, parts: list[Upload]) -> File:
                     source_index=row.index,
                 )
             )
-    file = File(
+    size = sum(part.offset for part in parts)
+    if size > settings.MAX_UPLOAD_BYTES:  # parts whose lengths were told late (safety net)
+        raise BodyTooLarge(
+            f"the parts add up to {size} bytes; the limit is {settings.MAX_UPLOAD_BYTES}"
+        )
+    blob = Blob(
         id=final.id,
-        name=final.name,
-        size=sum(part.offset for part in parts),
+        size=size,
         sha256=concatenation_sha256(parts, chunks),
         chunk_count=len(chunks),
-        owner_id=final.owner_id,
     )
     for chunk in chunks:
-        chunk.file = file
-    return save_file(file, chunks, final, parts)
+        chunk.blob = blob
+    return save_blob(blob, chunks, final, parts)
 
 
-def save_file(file: File, chunks: list[Chunk], upload: Upload, parts: list[Upload]) -> File:
-    """The file's rows, in one transaction with the upload's completion (like /write's); the
-    upload's chunk rows go, and a concatenation's parts go whole (their objects are the file's
-    now). If a request that lost its lease committed it first, that file is the answer."""
-    if sum(chunk.size for chunk in chunks) != file.size:
-        raise ServiceError(f"upload {upload.id}: its chunks do not add up to {file.size} bytes")
+def save_blob(blob: Blob, chunks: list[Chunk], upload: Upload, parts: list[Upload]) -> Entry:
+    """The upload's content committed and placed at its path, in one transaction with the
+    upload's completion (like /write's); the upload's chunk rows go, and a concatenation's
+    parts go whole (their objects are the content's now, its chunk rows pointing at them). If a
+    request that lost its lease committed it first, that file is the answer."""
+    if sum(chunk.size for chunk in chunks) != blob.size:
+        raise ServiceError(f"upload {upload.id}: its chunks do not add up to {blob.size} bytes")
     uploads = [upload.id, *(part.id for part in parts)]
+    root = root_of(upload.owner_id)
     try:
-        with tracer.start_as_current_span(spans.SAVE_METADATA), transaction.atomic():
-            # The file's size counts against the quota now, instead of the space held for it.
+        with tracer.start_as_current_span(spans.SAVE_METADATA), locked_tree(root):
+            # The content's size counts against the quota now, instead of the space held for it.
             settle(upload.owner_id, Reservation.objects.filter(upload_id__in=uploads))
-            file.save(force_insert=True)
-            Chunk.objects.bulk_create(chunks, batch_size=1000)
             completed = Upload.objects.filter(pk=upload.id, completed_at=None).update(
-                completed_at=timezone.now(), offset=file.size, length=file.size
+                completed_at=timezone.now(), offset=blob.size, length=blob.size
             )
-            if not completed:  # terminated meanwhile: roll the file back
-                raise UploadNotFound()
+            if not completed:  # terminated, or committed by another request, meanwhile
+                raise IntegrityError(f"upload {upload.id} is no longer unfinished")
+            blob.save(force_insert=True)
+            Chunk.objects.bulk_create(chunks, batch_size=1000)
+            placed = place_blob(
+                root, parse_path(upload.path), blob, Conditions(), upload.owner_id, True
+            )
+            Upload.objects.filter(pk=upload.id).update(file=placed.file)
             UploadChunk.objects.filter(upload=upload).delete()
             Upload.objects.filter(pk__in=uploads[1:]).delete()
     except IntegrityError:
-        return File.objects.get(pk=file.id)
+        done = Upload.objects.filter(pk=upload.id).exclude(file=None).first()
+        if done is None or done.file is None:
+            raise UploadNotFound() from None
+        return done.file
     with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
-        drop_cached_meta(file.id)
-    return file
+        drop_cached_meta(placed.file.id)
+    return placed.file

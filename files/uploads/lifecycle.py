@@ -2,8 +2,9 @@
 parts), found by id, given its length later, terminated with everything it stored, and committed
 by whoever asks where it stands when its bytes are all there but its commit did not happen.
 
-An upload's progress lives in its Upload row (files/models.py); its bytes live in chunk objects
-under its own id, which becomes the file's id, so committing it writes rows only.
+An upload's progress lives in its Upload row (files/models/uploads.py); its bytes live in chunk
+objects under its own id, which becomes its content's (and its version's) id, and the file's
+when it makes a new one, so committing it writes rows only.
 """
 
 from __future__ import annotations
@@ -16,21 +17,26 @@ from django.db import transaction
 from django.utils import timezone
 
 from files import spans
-from files.models import File, Upload
-from files.names import validate_name
-from files.operations.delete import delete_file
+from files.models import Entry, Upload, Version
+from files.names import join_path, parse_path, validate_name
+from files.operations.write import check_early
 from files.quotas import Space
 from files.sha256_state import ResumableSha256
 from files.spans import tracer
 from files.storage import chunk_key, delete_chunk_objects, get_store
+from files.tree.place import Conditions
+from files.tree.roots import tree_of
+from files.tree.trash import trash
 from files.uploads.commit import commit_upload, concatenate_if_complete, create_final
 from files.uploads.headers import parse_metadata
 from files.uploads.lock import Lease, release_lock, try_lock
 from labdropbox.api.callers import Caller
 from labdropbox.api.errors import (
     BodyTooLarge,
+    InvalidName,
     InvalidUploadRequest,
     PartConflict,
+    TooManyUploads,
     UploadGone,
     UploadLocked,
     UploadNotFound,
@@ -41,10 +47,29 @@ def expiry_from(moment: datetime) -> datetime:
     return moment + timedelta(hours=settings.UPLOAD_EXPIRY_HOURS)
 
 
-def upload_name(upload_id: uuid.UUID, metadata: dict[str, str]) -> str:
-    """The stored file's name: the `filename` (or `name`) metadata, validated like /write's."""
+def upload_path(upload_id: uuid.UUID, metadata: dict[str, str]) -> list[str]:
+    """Where the file goes: the `path` metadata, else the `filename` (or `name`) in the root,
+    else `<upload id>.bin` there; validated like /write's."""
+    if "path" in metadata:
+        names = parse_path(metadata["path"])
+        if names:
+            return names
+        raise InvalidName("the path names no file")
     name = metadata.get("filename") or metadata.get("name")
-    return validate_name(name) if name is not None else f"{upload_id}.bin"
+    return [validate_name(name) if name is not None else f"{upload_id}.bin"]
+
+
+def refuse_too_many(caller: Caller, now: datetime) -> None:
+    """At most MAX_UNFINISHED_UPLOADS unfinished, unexpired uploads per user (or for the open
+    API's shared tree): a client cannot fill the table, each holding its quota space."""
+    unfinished = Upload.objects.filter(
+        owner_id=caller.user_id, completed_at=None, expires_at__gt=now
+    ).count()
+    if unfinished >= settings.MAX_UNFINISHED_UPLOADS:
+        raise TooManyUploads(
+            f"{unfinished} uploads are unfinished; finish or terminate some first "
+            f"(at most {settings.MAX_UNFINISHED_UPLOADS})"
+        )
 
 
 def create_upload(length: int | None, metadata_header: str, concat: str, caller: Caller) -> Upload:
@@ -56,11 +81,15 @@ def create_upload(length: int | None, metadata_header: str, concat: str, caller:
             f"the upload is {length} bytes; the limit is {settings.MAX_UPLOAD_BYTES}"
         )
     upload_id = uuid.uuid4()
+    names = upload_path(upload_id, parse_metadata(metadata_header))
+    check_early(tree_of(caller), names, Conditions())
     with tracer.start_as_current_span(spans.CREATE_UPLOAD) as span:
         now = timezone.now()
+        refuse_too_many(caller, now)
         upload = Upload(
             id=upload_id,
-            name=upload_name(upload_id, parse_metadata(metadata_header)),
+            name=names[-1],
+            path=join_path(names),
             metadata=metadata_header,
             length=length,
             chunk_size=settings.CHUNK_SIZE,
@@ -70,7 +99,9 @@ def create_upload(length: int | None, metadata_header: str, concat: str, caller:
             expires_at=expiry_from(now),
             owner_id=caller.user_id,
         )
-        span.set_attributes({"file.id": str(upload_id), "file.name": upload.name})
+        span.set_attributes(
+            {"file.id": str(upload_id), "file.name": upload.name, "file.path": upload.path}
+        )
         if upload.is_final:
             return create_final(upload, caller)
         with transaction.atomic():
@@ -92,21 +123,36 @@ def find_upload(raw_id: str, caller: Caller) -> Upload:
         raise UploadNotFound()
     if upload.completed_at is None and upload.expires_at <= timezone.now():
         raise UploadGone()
+    if upload.completed_at is not None and not made_content_still_kept(upload):
+        raise UploadNotFound("the file this upload became has been deleted")
     return upload
 
 
+def made_content_still_kept(upload: Upload) -> bool:
+    """A finished upload's content is still somewhere: its file is live (not in the trash),
+    and the version it made is kept. A part's content is its final upload's business."""
+    if upload.is_partial:
+        return True
+    return Version.objects.filter(pk=upload.id, file__trash=None).exists()
+
+
 def terminate_upload(raw_id: str, caller: Caller) -> None:
-    """Delete an upload with everything it stored (and the quota space it held). A completed
-    upload's file goes with it."""
+    """Delete an unfinished upload with everything it stored (and the quota space it held). A
+    finished upload's record goes; the file it made goes to the trash (a version it added to
+    an existing file stays, as that file's history)."""
     upload = find_upload(raw_id, caller)
     with tracer.start_as_current_span(spans.TERMINATE_UPLOAD, attributes={"file.id": raw_id}):
         if upload.is_partial and upload.final_id is not None:
             raise PartConflict("this part belongs to a final upload; terminate that one")
+        if upload.completed_at is not None:
+            made = Entry.objects.filter(pk=upload.id, kind=Entry.Kind.FILE, trash=None).first()
+            if made is not None:
+                trash(made, caller)
+            Upload.objects.filter(pk=upload.id).delete()  # its objects are its blob's now
+            return
         # Not while a request writes to it (or commits it): its commit would outlive us.
-        if upload.completed_at is None and try_lock(upload.id) is None:
+        if try_lock(upload.id) is None:
             raise UploadLocked("a request is writing to this upload; terminate it after that")
-        if upload.completed_at is not None and File.objects.filter(pk=upload.id).exists():
-            delete_file(str(upload.id), caller)
         keys = [chunk_key(upload.id, index) for index in range(upload.chunk_count + 1)]
         Upload.objects.filter(pk=upload.id).delete()
         delete_chunk_objects(get_store(), upload.id, keys)
@@ -131,6 +177,17 @@ def finish_if_stored(upload: Upload) -> Upload:
     return Upload.objects.filter(pk=upload.id).first() or upload
 
 
+def room_for(upload: Upload) -> int:
+    """The most bytes MAX_UPLOAD_BYTES lets this upload have: for a part of a final upload,
+    less what its other parts have or will have (their lengths, or their offsets while
+    deferred), so that no concatenation can go over the limit its parts each stay under."""
+    room = settings.MAX_UPLOAD_BYTES
+    if upload.final_id is not None:
+        others = Upload.objects.filter(final_id=upload.final_id).exclude(pk=upload.pk)
+        room -= sum(part.length if part.length is not None else part.offset for part in others)
+    return max(room, 0)
+
+
 def declare_length(upload: Upload, declared: int | None, lease: Lease) -> Upload:
     """Upload-Length on a PATCH: the length of an upload created without one, once."""
     if declared is None:
@@ -141,9 +198,10 @@ def declare_length(upload: Upload, declared: int | None, lease: Lease) -> Upload
         return upload
     if declared < upload.offset:
         raise InvalidUploadRequest(f"Upload-Length is less than the {upload.offset} bytes stored")
-    if declared > settings.MAX_UPLOAD_BYTES:
+    if declared > room_for(upload):
         raise BodyTooLarge(
-            f"the upload is {declared} bytes; the limit is {settings.MAX_UPLOAD_BYTES}"
+            f"the upload is {declared} bytes; it may have {room_for(upload)} "
+            f"(the limit is {settings.MAX_UPLOAD_BYTES}, for all parts of a concatenation)"
         )
     Space(upload.owner_id, upload.id).cover(declared)
     Upload.objects.filter(lease.held).update(length=declared)

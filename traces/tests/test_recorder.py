@@ -104,13 +104,20 @@ def test_only_the_newest_traces_are_kept(spans):
 
 
 def test_recording_happens_off_the_request_thread(monkeypatch):
-    """While the recorder's database write is stuck, finishing spans is still instant."""
-    release = threading.Event()
+    """While the recorder's database write is stuck, spans still end: they are only queued."""
+    test_thread = threading.current_thread()
+    stuck, release, unstuck = threading.Event(), threading.Event(), threading.Event()
     writer_threads: list[threading.Thread] = []
+    exported: list[int] = []
 
     def stuck_export(self, batch):
         writer_threads.append(threading.current_thread())
-        release.wait(10)
+        exported.append(len(batch))
+        if threading.current_thread() is not test_thread:  # (there it would block the test)
+            stuck.set()
+            release.wait(15)  # a bound only for a recorder that would wait on its writer,
+            release.set()  # and then once, not for every span
+            unstuck.set()
         return SpanExportResult.SUCCESS
 
     monkeypatch.setattr(DatabaseSpanExporter, "export", stuck_export)
@@ -119,20 +126,21 @@ def test_recording_happens_off_the_request_thread(monkeypatch):
     provider.add_span_processor(processor)
     tracer = provider.get_tracer("labdropbox.files")
 
-    started = time.monotonic()
-    for _ in range(300):
+    try:
         with tracer.start_as_current_span("read_file"):
             pass
-    elapsed = time.monotonic() - started
-    deadline = time.monotonic() + 5
-    while not writer_threads and time.monotonic() < deadline:
-        time.sleep(0.01)
-    release.set()
-    provider.shutdown()
+        assert stuck.wait(15), "the recorder never exported off the request thread"
+        for _ in range(300):
+            with tracer.start_as_current_span("read_file"):
+                pass
+        writer_was_stuck = not unstuck.is_set()
+    finally:
+        release.set()
+        provider.shutdown()
 
-    assert writer_threads, "the recorder never exported"
     assert threading.current_thread() not in writer_threads
-    assert elapsed < 1.0  # 300 spans ended while the writer was stuck
+    assert writer_was_stuck  # 300 spans ended while the writer was stuck
+    assert sum(exported) == 301  # each of them queued, and written once the writer was free
 
 
 def test_under_load_whole_traces_are_sampled_at_the_set_rate():

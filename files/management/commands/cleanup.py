@@ -1,3 +1,5 @@
+"""manage.py cleanup: what has expired, and chunk objects that nothing needs."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -5,24 +7,28 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from files.maintenance import (
+from files.maintenance import human_size
+from files.maintenance.cleanup import (
     delete_orphan,
     expired_uploads,
-    human_size,
     remove_expired_upload,
     remove_lapsed_reservations,
+    remove_lapsed_writes,
     scan_orphans,
 )
 from files.storage import ChunkStore, get_store
+from files.tree.trash import expired_trash, purge_item
+from files.tree.versions import expire_versions, expired_versions
 from labdropbox.api.errors import StorageRejected, StorageUnavailable
 
 
 class Command(BaseCommand):
     help = (
-        "Delete chunk objects that belong to no committed file and have been idle longer than "
-        "the grace period: what crashes, killed workers and deletes that could not reach "
-        "storage leave behind, resumable uploads past their expiry, and lapsed quota "
-        "reservations. Uploads still in flight are never touched."
+        "Remove what has expired — trash older than TRASH_RETENTION_DAYS, versions replaced more "
+        "than VERSION_RETENTION_DAYS ago, resumable uploads past their expiry, writes whose "
+        "worker died, lapsed quota reservations — then the chunk objects no record covers. "
+        "An object that a file, a version, the trash, an upload or a write in flight still "
+        "needs is never touched, whatever the grace."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,7 +36,8 @@ class Command(BaseCommand):
             "--grace-minutes",
             type=float,
             default=60.0,
-            help="leave uploads alone whose newest chunk is younger than this (default 60)",
+            help="leave uncovered objects alone while younger than this (default 60): only "
+            "what an earlier release stored before recording it can be such",
         )
         parser.add_argument("--dry-run", action="store_true", help="report, delete nothing")
 
@@ -39,29 +46,36 @@ class Command(BaseCommand):
             raise CommandError("--grace-minutes cannot be negative")
         store = get_store()
         try:
+            self.apply_retention(dry_run)
             failed = self.remove_expired_uploads(store, dry_run)
-            self.stdout.write(f"scanning {store.description} ...")
-            scan = scan_orphans(store, timedelta(minutes=grace_minutes))
-            for orphan in scan.orphans:
-                self.stdout.write(
-                    f"orphan {orphan.file_id}: {len(orphan.objects)} objects, "
-                    f"{human_size(orphan.size)}, newest {orphan.newest:%Y-%m-%d %H:%M:%S} UTC"
+            if not dry_run:
+                self.report(
+                    "removed {} records of writes whose worker died", remove_lapsed_writes()
                 )
-            objects = sum(len(orphan.objects) for orphan in scan.orphans)
-            self.stdout.write(
-                f"found {len(scan.orphans)} orphaned uploads ({objects} objects, "
-                f"{human_size(sum(o.size for o in scan.orphans))}); left alone: {scan.committed} "
-                f"committed files, {scan.young} uploads younger than {grace_minutes:g} minutes"
-            )
-            if dry_run:
-                self.stdout.write("dry run: nothing deleted")
-                return
-            failed += [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
+                self.report("removed {} lapsed quota reservations", remove_lapsed_reservations())
+            failed += self.remove_orphans(store, timedelta(minutes=grace_minutes), dry_run)
         except (StorageUnavailable, StorageRejected) as exc:
             raise CommandError(f"object storage failed: {exc}") from exc
         if failed:
-            raise CommandError(f"deleted {objects - len(failed)} objects; {len(failed)} failed")
-        self.stdout.write(self.style.SUCCESS(f"deleted {objects} objects"))
+            raise CommandError(f"{len(failed)} objects could not be deleted")
+
+    def report(self, sentence: str, count: int) -> None:
+        if count:
+            self.stdout.write(sentence.format(count))
+
+    def apply_retention(self, dry_run: bool) -> None:
+        """Trash and replaced versions past their days; their content goes in the same
+        transactions, when nothing else needs it (its objects just after: what cannot be
+        deleted then, no record covers any more, and the orphan scan finds it)."""
+        for item in expired_trash():
+            verb = "would purge" if dry_run else "purging"
+            self.stdout.write(f"{verb} {item.original_path} (trashed {item.trashed_at:%Y-%m-%d})")
+            if not dry_run:
+                purge_item(item)
+        if dry_run:
+            self.report("would remove {} versions past VERSION_RETENTION_DAYS", expired_versions())
+        else:
+            self.report("removed {} versions past VERSION_RETENTION_DAYS", expire_versions())
 
     def remove_expired_uploads(self, store: ChunkStore, dry_run: bool) -> list[str]:
         """Resumable uploads past their expiry: reported, then removed with their objects."""
@@ -78,7 +92,26 @@ class Command(BaseCommand):
             )
         if dry_run:
             return []
-        lapsed = remove_lapsed_reservations()
-        if lapsed:
-            self.stdout.write(f"removed {lapsed} lapsed quota reservations")
         return [key for upload in expired for key in remove_expired_upload(store, upload)]
+
+    def remove_orphans(self, store: ChunkStore, grace: timedelta, dry_run: bool) -> list[str]:
+        self.stdout.write(f"scanning {store.description} ...")
+        scan = scan_orphans(store, grace)
+        for orphan in scan.orphans:
+            self.stdout.write(
+                f"orphan {orphan.file_id}: {len(orphan.objects)} objects, "
+                f"{human_size(orphan.size)}, newest {orphan.newest:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        objects = sum(len(orphan.objects) for orphan in scan.orphans)
+        self.stdout.write(
+            f"found {len(scan.orphans)} orphaned uploads ({objects} objects, "
+            f"{human_size(sum(o.size for o in scan.orphans))}); left alone: {scan.committed} "
+            f"covered by a record, {scan.young} uncovered but younger than "
+            f"{grace.total_seconds() / 60:g} minutes"
+        )
+        if dry_run:
+            self.stdout.write("dry run: nothing deleted")
+            return []
+        failed = [key for orphan in scan.orphans for key in delete_orphan(store, orphan)]
+        self.stdout.write(self.style.SUCCESS(f"deleted {objects - len(failed)} objects"))
+        return failed
