@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -41,6 +42,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=5000, help="idle ones to hold")
     parser.add_argument("--limit", type=int, help="GUNICORN_WORKER_CONNECTIONS (default: its own)")
     args = parser.parse_args()
+    # This process holds the idle connections: as many descriptors as the system allows.
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
     settings = {"MINIO_ENDPOINT": "", "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
     if args.limit:
         settings["GUNICORN_WORKER_CONNECTIONS"] = str(args.limit)

@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, resumable, small, throughput
+from bench import latency, memory, resumable, small, throughput, tree
 from bench.harness import FULL, SMOKE, Harness, Plan
 from testing.servers import PROJECT_DIR
 
@@ -61,6 +61,11 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "cache_hit_p99_ms": None,
     "cache_miss_p50_ms": None,
     "cache_miss_p99_ms": None,
+    # The tree: each the cost of more work ÷ the cost of less (1: it does not grow).
+    "folder_deep_page_vs_first": ("<=", 1.5),
+    "copy_big_vs_small": ("<=", 2),
+    "move_folder_10k_vs_1": ("<=", 5),
+    "path_put_vs_name_put": (">=", 0.9),
 }
 
 MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
@@ -70,6 +75,7 @@ MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
     "throughput": (throughput.FIGURES, throughput.measure_throughput),
     "resumable": (resumable.FIGURES, resumable.measure_resumable),
     "small": (small.FIGURES, small.measure_small_files),
+    "tree": (tree.FIGURES, tree.measure_tree),
 }
 
 

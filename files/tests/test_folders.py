@@ -51,6 +51,18 @@ def test_a_write_to_a_path_makes_the_folders_above_it(client):
     assert download(client, body["file_id"]) == b"a,b\n"
 
 
+@pytest.mark.parametrize("depth", [2, 9, 12])  # found in one query up to 8 folders deep
+def test_a_deep_path_is_written_then_overwritten_as_a_new_version(client, depth):
+    path = "/" + "/".join(f"level{n}" for n in range(depth)) + "/data.bin"
+    first = json.loads(put(client, path, b"first").body)
+    second = put(client, path, b"second")
+
+    assert (second.status, json.loads(second.body)["file_id"]) == (200, first["file_id"])
+    assert download(client, first["file_id"]) == b"second"
+    blocked = put(client, path + "/below", b"x")  # a file where a folder would have to be
+    assert (blocked.status, json.loads(blocked.body)["error"]) == (409, "not_a_folder")
+
+
 def test_name_alone_still_means_the_root(client):
     body = json.loads(send(client, "PUT", "/write?name=top.txt", b"x").body)
 

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from files.models import Blob, Entry, Version
 from files.names import join_path
-from files.tree.roots import child, free_name, make_folders, new_entry
+from files.tree.roots import child, folder_and_child, free_name, make_folders, new_entry
 from labdropbox.api.errors import NameTaken, PreconditionFailed
 
 
@@ -29,6 +29,10 @@ class Conditions:
     none_match_tags: frozenset[str] = frozenset()
     match_any: bool = False
     match: frozenset[str] | None = None
+
+    @property
+    def any(self) -> bool:
+        return bool(self.none_match or self.none_match_tags or self.match_any or self.match)
 
     def check(self, existing: Entry | None) -> None:
         if existing is not None and (self.none_match or existing.sha256 in self.none_match_tags):
@@ -58,9 +62,12 @@ def place_blob(
     folder with the file's name is NameTaken, a file where a parent folder should be NotAFolder
     — or, `beside_a_folder`, the file (or that folder) takes the first free numbered name beside
     it: an upload whose bytes are all stored must find a place."""
-    folder = make_folders(root, names[:-1], beside_files=beside_a_folder)
     name = names[-1]
-    existing = child(folder, name)
+    place = folder_and_child(root, names)  # the usual case: the folders are there
+    if place is None:
+        folder = make_folders(root, names[:-1], beside_files=beside_a_folder)
+        place = folder, child(folder, name)
+    folder, existing = place
     if existing is not None and existing.kind == Entry.Kind.FOLDER:
         if not beside_a_folder:
             raise NameTaken(f"{join_path(names)} is a folder")

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from files.models import Entry
@@ -18,6 +19,7 @@ SHARED = "shared"
 # Paths up to this deep are found with one query (a join a level); deeper ones a level at a
 # time.
 JOINED_LEVELS = 8
+TABLE = Entry._meta.db_table
 
 
 def root_key(owner_id: int | None) -> str:
@@ -71,8 +73,16 @@ def child(folder: Entry, name: str) -> Entry | None:
 def at_path(root: Entry, names: list[str]) -> Entry | None:
     """The entry at a path in one query (a join a level), for paths of up to JOINED_LEVELS
     names; None if it is not there — or deeper (then walk it a level at a time)."""
-    if not names or len(names) > JOINED_LEVELS:
-        return root if not names else None
+    if not names:
+        return root
+    found = path_query(root, names)
+    return None if found is None else found.first()
+
+
+def path_query(root: Entry, names: list[str]) -> QuerySet[Entry] | None:
+    """The entry at a (non-empty) path as one query, or None if the path is too deep for one."""
+    if len(names) > JOINED_LEVELS:
+        return None
     lookups: dict[str, object] = {"name_key": name_key(names[-1])}
     above = ""
     for name in reversed(names[:-1]):
@@ -80,7 +90,44 @@ def at_path(root: Entry, names: list[str]) -> Entry | None:
         lookups[f"{above}name_key"] = name_key(name)
         lookups[f"{above}kind"] = Entry.Kind.FOLDER
     lookups[f"{above}parent"] = root
-    return Entry.objects.filter(**lookups).first()
+    return Entry.objects.filter(**lookups)
+
+
+def folder_and_child(root: Entry, names: list[str]) -> tuple[Entry, Entry | None] | None:
+    """The folder above a path and the entry at it (None if there is none yet), in one query
+    for a new file (two for an existing one); None if the folder is not there, or not simply
+    (then make_folders and child() find out)."""
+    if len(names) == 1:
+        return root, child(root, names[0])
+    if len(names) - 1 > JOINED_LEVELS:
+        return None
+    # Written out rather than built by the ORM: building the joins costs more than running them,
+    # and this is every write's path.
+    joins, conditions = [], ["e.name_key = %s", "e.kind = %s"]
+    params: list[object] = [name_key(names[-2]), Entry.Kind.FOLDER]
+    for level, name in enumerate(reversed(names[:-2]), start=1):
+        below = "e" if level == 1 else f"p{level - 1}"
+        joins.append(f"JOIN {TABLE} p{level} ON {below}.parent_id = p{level}.id")
+        conditions += [f"p{level}.name_key = %s", f"p{level}.kind = %s"]
+        params += [name_key(name), Entry.Kind.FOLDER]
+    top = "e" if len(names) == 2 else f"p{len(names) - 2}"
+    conditions.append(f"{top}.parent_id = %s")
+    params.append(as_db_id(root.id))
+    # Only the table's name and aliases are formatted in; every value is a parameter.
+    in_it = f"SELECT c.id FROM {TABLE} c WHERE c.parent_id = e.id AND c.name_key = %s"  # noqa: S608
+    sql = (
+        f"SELECT e.*, ({in_it} LIMIT 1) AS child_id FROM {TABLE} e {' '.join(joins)} "  # noqa: S608
+        f"WHERE {' AND '.join(conditions)}"
+    )
+    folder = next(iter(Entry.objects.raw(sql, [name_key(names[-1]), *params])), None)
+    if folder is None:
+        return None
+    child_id = getattr(folder, "child_id", None)
+    return folder, None if child_id is None else Entry.objects.get(pk=child_id)
+
+
+def as_db_id(entry_id: uuid.UUID) -> object:
+    return Entry._meta.pk.get_db_prep_value(entry_id, connection)
 
 
 def resolve(root: Entry, names: list[str]) -> Entry:
