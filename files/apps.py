@@ -7,7 +7,7 @@ class FilesConfig(AppConfig):
 
     def ready(self) -> None:
         from files import checks  # noqa: F401  (registers the system checks)
-        from files.collectors import UnfinishedUploads
+        from files.collectors import KeptForUndo, UnfinishedUploads
         from metrics.registry import SCRAPE_COLLECTORS
 
-        SCRAPE_COLLECTORS.append(UnfinishedUploads())
+        SCRAPE_COLLECTORS.extend([UnfinishedUploads(), KeptForUndo()])

@@ -294,3 +294,30 @@ def test_share_links_are_listed_with_their_state_and_revoked_from_the_admin(admi
     assert made["url"].rsplit("/", 1)[1] not in listing  # the token itself is never shown
     assert send(client, "GET", path).status == 404
     assert ">revoked<" in admin_client.get("/admin/files/sharelink/").content.decode()
+
+
+def test_staff_browse_folders_and_restore_from_the_trash_and_old_versions(admin_client, client):
+    first = json.loads(send(client, "PUT", "/write?path=/lab/run/data.csv", b"first").body)
+    send(client, "PUT", "/write?path=/lab/run/data.csv", b"second")
+    folders = admin_client.get("/admin/files/folder/?q=run")
+    assert folders.status_code == 200 and b"/lab/run" in folders.content
+
+    versions = admin_client.get(f"/admin/files/version/?q={first['file_id']}")
+    assert versions.status_code == 200
+    restored = admin_client.post(
+        "/admin/files/version/",
+        {"action": "make_current", "_selected_action": [first["version_id"]]},
+    )
+    assert restored.status_code == 302
+    assert download(client, first["file_id"]) == b"first"
+
+    assert client.delete(f"/files/{first['file_id']}").status_code == 204
+    trash = admin_client.get("/admin/files/trashentry/")
+    assert b"/lab/run/data.csv" in trash.content
+    item = TrashEntry.objects.get()
+    put_back = admin_client.post(
+        "/admin/files/trashentry/", {"action": "put_back", "_selected_action": [item.id]}
+    )
+    assert put_back.status_code == 302
+    assert download(client, first["file_id"]) == b"first"
+    assert path_of(File.objects.get(pk=first["file_id"])) == "/lab/run/data.csv"

@@ -387,3 +387,49 @@ def test_the_open_apis_spans_say_anonymous(client, spans):
     assert Trace(spans.get_finished_spans()).one("write_file").attributes["enduser.id"] == (
         "anonymous"
     )
+
+
+@pytest.mark.django_db
+def test_the_trees_operations_have_spans_with_their_ids_and_paths_and_no_token(
+    client, spans, settings
+):
+    settings.API_OPEN = False
+    _, token = make_user("trees")
+    as_user = WithToken(client, token)
+    file_id = json.loads(send(as_user, "PUT", "/write?path=/a/f.txt", b"one").body)["file_id"]
+    assert send(as_user, "PUT", "/write?path=/a/f.txt", b"two").status == 200  # version 2
+    moves = [
+        ("POST", "/folders", {"path": "/b"}),
+        ("POST", f"/files/{file_id}/move", {"path": "/b/g.txt"}),
+        ("POST", f"/files/{file_id}/copy", {"path": "/b/h.txt"}),
+        ("POST", f"/files/{file_id}/versions/{file_id}/restore", None),
+        ("GET", "/files?path=/b", None),
+        ("DELETE", f"/files/{file_id}", None),
+    ]
+    for method, path, body in moves:
+        data = json.dumps(body).encode() if body else b""
+        reply = send(as_user, method, path, data, {"Content-Type": "application/json"})
+        assert reply.status < 300, (path, reply.body)
+    (item,) = json.loads(send(as_user, "GET", "/trash").body)["entries"]
+    assert send(as_user, "POST", f"/trash/{item['trash_id']}/restore").status == 200
+    assert send(as_user, "DELETE", f"/files/{file_id}").status == 204
+    (item,) = json.loads(send(as_user, "GET", "/trash").body)["entries"]
+    assert send(as_user, "DELETE", f"/trash/{item['trash_id']}").status == 204
+
+    finished = spans.get_finished_spans()
+    by_name = {span.name: span for span in finished}
+    assert by_name["create_folder"].attributes["folder.path"] == "/b"
+    assert by_name["move_file"].attributes["entry.id"] == file_id
+    assert by_name["move_file"].attributes["entry.path"] == "/b/g.txt"
+    assert by_name["copy_file"].attributes["entry.path"] == "/b/h.txt"
+    assert by_name["restore_version"].attributes["version.id"] == file_id
+    assert by_name["list_folder"].attributes["entries"] == 2
+    assert by_name["restore"].attributes["entry.path"] == "/b/g.txt"
+    assert "trash.id" in by_name["purge"].attributes
+    assert [span.attributes["entry.id"] for span in finished if span.name == "trash"] == [
+        file_id,
+        file_id,
+    ]
+    for span in finished:
+        assert token not in json.dumps(dict(span.attributes or {})), span.name
+        assert span.attributes.get("enduser.id") in (None, "trees"), span.name

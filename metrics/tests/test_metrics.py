@@ -102,6 +102,18 @@ def test_resumable_uploads_in_progress_are_counted_from_the_database(client):
     assert scrape(client)["labdropbox_resumable_uploads_unfinished{}"] == before + 1
 
 
+def test_the_trash_replaced_versions_and_writes_in_flight_are_counted(client):
+    before = scrape(client)
+    file_id = client.put("/write?path=/m/a.txt", b"1", content_type="text/plain").json()["file_id"]
+    client.put("/write?path=/m/a.txt", b"2", content_type="text/plain")
+    client.delete(f"/files/{file_id}")
+
+    after = scrape(client)
+    assert after["labdropbox_trash_entries{}"] == before["labdropbox_trash_entries{}"] + 1
+    assert after["labdropbox_versions_replaced{}"] == before["labdropbox_versions_replaced{}"] + 1
+    assert after["labdropbox_writes_in_flight{}"] == 0
+
+
 def test_openmetrics_when_asked(client):
     response = client.get("/metrics", HTTP_ACCEPT="application/openmetrics-text; version=1.0.0")
 
