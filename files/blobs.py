@@ -86,12 +86,21 @@ def forget_unfinished(blob_id: uuid.UUID, objects_left: list[str]) -> None:
     """A write failed and deleted what it stored: its record goes too. If some objects could
     not be deleted, the record stays with its lease ended now — the writer gives its objects
     up, and `cleanup` removes them and it."""
-    writing = Blob.objects.filter(pk=blob_id, state=Blob.State.WRITING)
+    if objects_left:
+        give_up(blob_id)
+        return
     try:
-        if objects_left:
-            writing.update(lease_expires_at=timezone.now())
-        else:
-            writing.delete()
+        Blob.objects.filter(pk=blob_id, state=Blob.State.WRITING).delete()
+    except DatabaseError as exc:  # the database is what failed: the lease will lapse by itself
+        log.warning("blob %s: its record is left to lapse: %s", blob_id, exc)
+
+
+def give_up(blob_id: uuid.UUID) -> None:
+    """End a write's lease now, if it is still WRITING (a committed blob is left alone):
+    `cleanup` then removes the record and the objects it covered."""
+    try:
+        writing = Blob.objects.filter(pk=blob_id, state=Blob.State.WRITING)
+        writing.update(lease_expires_at=timezone.now())
     except DatabaseError as exc:  # the database is what failed: the lease will lapse by itself
         log.warning("blob %s: its record is left to lapse: %s", blob_id, exc)
 

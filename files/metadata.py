@@ -30,6 +30,11 @@ from metrics.registry import CACHE_LOOKUPS, labelled
 # Bump when the cached shape changes: old entries are then simply never read again.
 CACHE_VERSION = 4
 TOMBSTONE = {"deleted": True}
+# After a file changes (a new version, a move, a restore), its entry says "ask the database" for
+# this long: a read that looked the file up just before the change cannot put the old answer
+# back (look_up only adds), and after it the cache fills again.
+RELOOK = {"relook": True}
+RELOOK_SECONDS = 10
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,8 @@ def look_up(raw_id: str) -> Lookup:
     file_id = parse_file_id(raw_id)
     with tracer.start_as_current_span(spans.CACHE_LOOKUP) as span:
         entry = cache.get(cache_key(file_id), version=CACHE_VERSION)
+        if entry == RELOOK:
+            entry = None
         span.set_attribute("cache.hit", entry is not None)
     labelled(CACHE_LOOKUPS, "miss" if entry is None else "hit").inc()
     if entry == TOMBSTONE:
@@ -148,7 +155,7 @@ def look_up(raw_id: str) -> Lookup:
         return Lookup(FileMeta.from_cache(file_id, entry), from_cache=True)
     with tracer.start_as_current_span(spans.DB_LOOKUP):
         meta = load_file_meta(file_id)
-        # add(), not set(): a tombstone that a trash wrote meanwhile must win.
+        # add(), not set(): a tombstone or a relook that a change wrote meanwhile must win.
         cache.add(cache_key(file_id), meta.to_cache(), version=CACHE_VERSION)
     return Lookup(meta, from_cache=False)
 
@@ -185,15 +192,18 @@ def load_file_meta(looked_up: uuid.UUID) -> FileMeta:
     raise FileNotFound(str(looked_up))
 
 
-def version_meta(file_meta: FileMeta, version: Version) -> FileMeta:
+def version_meta(file: Entry, version: Version) -> FileMeta:
     """The file as an earlier version has it (`?version=`): read from the database, not cached."""
-    file = Entry.objects.get(pk=file_meta.file_id)
-    return FileMeta.from_version(file_meta.file_id, file, version)
+    return FileMeta.from_version(file.id, file, version)
 
 
-def drop_cached_meta(file_id: uuid.UUID) -> None:
-    """After a change of name or version: the next read looks the file up again."""
-    cache.delete(cache_key(file_id), version=CACHE_VERSION)
+def drop_cached_meta(file_id: uuid.UUID, changed: bool = True) -> None:
+    """After a change of name or version: reads look the file up again (see RELOOK). A new
+    file (not `changed`) cannot have been looked up: its entry is only cleared."""
+    if changed:
+        forget_cached([file_id])
+    else:
+        cache.delete(cache_key(file_id), version=CACHE_VERSION)
 
 
 def mark_deleted_in_cache(ids: Iterable[uuid.UUID]) -> None:
@@ -204,12 +214,13 @@ def mark_deleted_in_cache(ids: Iterable[uuid.UUID]) -> None:
 
 
 def forget_cached(ids: Iterable[uuid.UUID]) -> None:
-    """After files come back from the trash: looked up afresh."""
-    cache.delete_many([cache_key(looked_up) for looked_up in ids], version=CACHE_VERSION)
+    """After files change or come back from the trash: looked up afresh (see RELOOK)."""
+    relook = dict.fromkeys((cache_key(looked_up) for looked_up in ids), RELOOK)
+    cache.set_many(relook, timeout=RELOOK_SECONDS, version=CACHE_VERSION)
 
 
 def lookup_ids(files: QuerySet[Entry]) -> list[uuid.UUID]:
     """Every id these files are read by: theirs, and each of their versions'."""
-    ids = list(files.values_list("pk", flat=True))
-    versions = Version.objects.filter(file_id__in=ids).values_list("pk", flat=True)
+    ids = files.values_list("pk", flat=True)
+    versions = Version.objects.filter(file__in=ids).values_list("pk", flat=True)  # a subquery
     return list(set(ids).union(versions))

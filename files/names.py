@@ -85,11 +85,17 @@ def sort_name(name: str) -> str:
 
 
 def numbered(name: str, number: int) -> str:
-    """`report.pdf` → `report (2).pdf`: a free name beside a taken one."""
+    """`report.pdf` → `report (2).pdf`: a free name beside a taken one, its stem shortened if
+    the number would take the name past MAX_NAME_BYTES."""
     stem, dot, extension = name.rpartition(".")
     if not stem:  # no extension, or a name starting with its only dot (.profile)
-        return f"{name} ({number})"
-    return f"{stem} ({number}){dot}{extension}"
+        stem, dot, extension = name, "", ""
+    tail = f" ({number}){dot}{extension}"
+    if len(tail.encode()) >= MAX_NAME_BYTES:  # an extension too long to keep whole
+        stem, tail = name, f" ({number})"
+    while len((stem + tail).encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem + tail
 
 
 def ascii_fallback_name(name: str) -> str:

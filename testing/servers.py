@@ -3,6 +3,7 @@ gunicorn-run service, an OTLP receiver and a black hole."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gzip
 import http.client
@@ -10,6 +11,7 @@ import json
 import os
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -339,16 +341,46 @@ class OtlpReceiver:
 
 
 class BlackHole:
-    """A port that accepts connections and never answers (a stalled collector)."""
+    """A port that accepts connections and never answers (a stalled collector). `holding` is
+    how many it holds now that their clients have not given up on; stop() resets them all."""
 
     def __init__(self) -> None:
         self.socket = socket.socket()
         self.socket.bind(("127.0.0.1", 0))
         self.socket.listen(128)
         self.port = self.socket.getsockname()[1]
+        self.held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):  # closed by stop()
+            while True:
+                connection, _ = self.socket.accept()
+                connection.setblocking(False)
+                self.held.append(connection)
+
+    @property
+    def holding(self) -> int:
+        return sum(1 for connection in list(self.held) if not peer_closed(connection))
 
     def stop(self) -> None:
         self.socket.close()
+        for connection in self.held:
+            connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            connection.close()
+
+
+def peer_closed(connection: socket.socket) -> bool:
+    """Whether the other end has closed (a read would give b'' or fail)."""
+    try:
+        while connection.recv(65536):
+            pass  # what it sent, never answered
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 @contextmanager

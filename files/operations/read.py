@@ -24,6 +24,7 @@ from files.spans import tracer
 from files.storage import get_store
 from files.tree.versions import version_of
 from labdropbox.api.callers import Caller
+from labdropbox.api.errors import FileNotFound
 from metrics.registry import READS_IN_PROGRESS
 
 log = logging.getLogger(__name__)
@@ -31,8 +32,10 @@ log = logging.getLogger(__name__)
 
 def earlier_version(current: FileMeta, raw_version_id: str) -> FileMeta:
     """The file as one of its versions has it (VersionNotFound if it has no such version)."""
-    file = Entry.objects.get(pk=current.file_id)
-    return version_meta(current, version_of(file, raw_version_id))
+    file = Entry.objects.filter(pk=current.file_id, trash=None).first()
+    if file is None:  # trashed or purged since it was looked up
+        raise FileNotFound(str(current.file_id))
+    return version_meta(file, version_of(file, raw_version_id))
 
 
 class FileRead:

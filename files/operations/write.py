@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from files import spans
-from files.blobs import WritingLease, commit_written, forget_unfinished, start_writing
+from files.blobs import WritingLease, commit_written, forget_unfinished, give_up, start_writing
 from files.metadata import drop_cached_meta
 from files.models import Blob, Entry
 from files.names import join_path
@@ -70,6 +70,7 @@ def write_file(
                 abandon(blob, uploader, space, exc)
                 raise
             stream_span.set_attribute("file.size", size)
+        committing = False
         try:
             stored = uploader.finish()
             chunks = [stored[index] for index in range(len(stored))]
@@ -77,12 +78,16 @@ def write_file(
                 space.settle()
                 committed = commit_written(blob.id, size, digest, chunks)
                 placed = place_blob(root, names, committed, conditions, caller.user_id)
+                committing = True  # all that is left is the COMMIT itself
         except BaseException as exc:
-            abandon(blob, uploader, space, exc)
+            if committing:  # it may have been applied, its answer lost: the objects stay
+                leave_to_cleanup(blob, space)
+            else:
+                abandon(blob, uploader, space, exc)
             raise
         span.set_attributes(placed.file.span_attributes)
         with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
-            drop_cached_meta(placed.file.id)
+            drop_cached_meta(placed.file.id, changed=not placed.created)
         return placed
 
 
@@ -100,6 +105,14 @@ def start(space: Space, parent: otel_context.Context) -> tuple[Blob, ChunkUpload
 def abandon(blob: Blob, uploader: ChunkUploader, space: Space, exc: BaseException) -> None:
     """After a failure: what was stored is deleted, then the record; the quota space goes."""
     forget_unfinished(blob.id, uploader.discard(exc))
+    space.release()
+
+
+def leave_to_cleanup(blob: Blob, space: Space) -> None:
+    """After a COMMIT that failed or seemed to: if it was applied, a file needs every object,
+    so none is deleted here; if it was not, the record (still WRITING) gives its lease up now
+    and `cleanup` takes it and the objects."""
+    give_up(blob.id)
     space.release()
 
 

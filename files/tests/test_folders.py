@@ -290,6 +290,8 @@ def crafted_cursor(*values: object) -> str:
         {"limit": 0},
         {"cursor": crafted_cursor(1e999, "a", str(uuid.uuid4()))},  # int(inf) overflows
         {"cursor": crafted_cursor(1, "a", "not-an-id")},
+        {"cursor": crafted_cursor(1, "a", 123)},
+        {"sort": "size", "cursor": crafted_cursor(1, 2**64, str(uuid.uuid4()))},
         {"sort": "size", "cursor": crafted_cursor(1, "big", str(uuid.uuid4()))},
         {"offset": 0},  # a folder pages by cursor
     ],

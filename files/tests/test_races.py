@@ -46,11 +46,22 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GunicornServer
 
 
 @pytest.fixture
-def collector(service: GunicornServer) -> Iterator[Collector]:
+def collector(
+    service: GunicornServer, record_property: Callable[[str, object], None]
+) -> Iterator[Collector]:
     """The collector races the test's requests; once they are done, the store must be whole."""
     with Collector(service) as running:
         yield running
+        record_property("collector_runs", running.stop())
     assert_nothing_lost_and_nothing_left(service)
+
+
+@pytest.fixture
+def outcomes(record_property: Callable[[str, object], None]) -> Iterator[Counter[str]]:
+    """Which side won each round, for the record (`--junitxml`): both must have had chances."""
+    counted: Counter[str] = Counter()
+    yield counted
+    record_property("outcomes", dict(counted))
 
 
 def together(*sides: Callable[[], Any]) -> list[Any]:
@@ -145,8 +156,7 @@ def as_uuid(value: Any) -> str:
     return str(uuid.UUID(str(text)))
 
 
-def test_copy_against_purge(service: GunicornServer, collector: Collector):
-    outcomes: Counter[str] = Counter()
+def test_copy_against_purge(service: GunicornServer, collector: Collector, outcomes: Counter):
     for n in range(ROUNDS):
         data = payload(3 * C + n, seed=n)
         original = write(service, f"/copy/{n}.bin", data)["file_id"]
@@ -156,7 +166,7 @@ def test_copy_against_purge(service: GunicornServer, collector: Collector):
         )
         assert purged == 204
         status, answer = copied
-        outcomes[str(status)] += 1
+        outcomes["copied" if status == 201 else "purged first"] += 1
         if status == 201:
             assert read(service, answer["file_id"]) == data
         else:
@@ -164,7 +174,9 @@ def test_copy_against_purge(service: GunicornServer, collector: Collector):
     assert sum(outcomes.values()) == ROUNDS
 
 
-def test_restoring_a_version_against_its_expiry(service: GunicornServer, collector: Collector):
+def test_restoring_a_version_against_its_expiry(
+    service: GunicornServer, collector: Collector, outcomes: Counter
+):
     for n in range(ROUNDS):
         first, second = payload(2 * C + n, seed=100 + n), payload(C + n, seed=200 + n)
         made = write(service, f"/versions/{n}.bin", first)
@@ -172,6 +184,7 @@ def test_restoring_a_version_against_its_expiry(service: GunicornServer, collect
         status, answer = call(
             service, "POST", f"/files/{made['file_id']}/versions/{made['version_id']}/restore"
         )
+        outcomes["restored" if status == 201 else "expired first"] += 1
         if status == 201:
             assert read(service, made["file_id"]) == first
             assert read(service, made["file_id"], answer["version_id"]) == first
@@ -180,7 +193,9 @@ def test_restoring_a_version_against_its_expiry(service: GunicornServer, collect
             assert read(service, made["file_id"]) == second
 
 
-def test_restoring_from_the_trash_against_its_purge(service: GunicornServer, collector: Collector):
+def test_restoring_from_the_trash_against_its_purge(
+    service: GunicornServer, collector: Collector, outcomes: Counter
+):
     for n in range(ROUNDS):
         data = payload(2 * C + 3 * n, seed=300 + n)
         file_id = write(service, f"/trashed/{n}.bin", data)["file_id"]
@@ -189,8 +204,10 @@ def test_restoring_from_the_trash_against_its_purge(service: GunicornServer, col
         _, trash = call(service, "GET", "/trash?limit=1000")
         items = [item["trash_id"] for item in trash["entries"] if item.get("file_id") == file_id]
         if not items:  # purged before we could see it
+            outcomes["purged before listed"] += 1
             continue
         status, answer = call(service, "POST", f"/trash/{items[0]}/restore")
+        outcomes["restored" if status == 200 else "purged first"] += 1
         if status == 200:
             assert read(service, file_id) == data
         else:
@@ -199,7 +216,7 @@ def test_restoring_from_the_trash_against_its_purge(service: GunicornServer, col
 
 
 def test_reading_a_version_while_it_is_overwritten_and_expired(
-    service: GunicornServer, collector: Collector
+    service: GunicornServer, collector: Collector, outcomes: Counter
 ):
     """A read that began before an overwrite sends the old content whole, or is cut short:
     never a byte of the new content, never a wrong one."""
@@ -211,6 +228,7 @@ def test_reading_a_version_while_it_is_overwritten_and_expired(
             partial(write, service, f"/overwritten/{n}.bin", new),
         )
         assert overwritten["file_id"] == file_id
+        outcomes["old whole" if reading == old else "new whole" if reading == new else "cut"] += 1
         assert reading in (old, new) or old.startswith(reading) or new.startswith(reading)
         assert read(service, file_id) == new
 
@@ -236,7 +254,9 @@ def read_some(response: Any) -> bytes:
         return b""
 
 
-def test_moving_a_file_against_trashing_its_folder(service: GunicornServer, collector: Collector):
+def test_moving_a_file_against_trashing_its_folder(
+    service: GunicornServer, collector: Collector, outcomes: Counter
+):
     for n in range(ROUNDS):
         data = payload(C + n, seed=600 + n)
         file_id = write(service, f"/moving/{n}/inner/file.bin", data)["file_id"]
@@ -246,6 +266,7 @@ def test_moving_a_file_against_trashing_its_folder(service: GunicornServer, coll
             partial(call, service, "DELETE", f"/folders/{folder}"),
         )
         assert trashed[0] == 204
+        outcomes["moved out first" if moved[0] == 200 else "trashed with it"] += 1
         if moved[0] == 200:  # it left before its folder went: it lives at its new place
             assert moved[1]["path"] == f"/moved/{n}.bin"
             assert read(service, file_id) == data

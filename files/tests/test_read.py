@@ -197,12 +197,10 @@ def test_redis_outage_falls_back_to_the_database(client, settings, caplog):
     settings.DJANGO_REDIS_LOG_IGNORED_EXCEPTIONS = True
     data = payload(2 * C)
 
-    started = time.monotonic()
     file_id = upload(client, data)["file_id"]
     assert download(client, file_id) == data
     assert download(client, file_id) == data
 
-    assert time.monotonic() - started < 5
     ignored = [record for record in caplog.records if record.getMessage() == "Exception ignored"]
     assert ignored  # logged, not raised
     assert "Connection refused" in str(ignored[0].exc_info[1])

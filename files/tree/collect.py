@@ -20,15 +20,23 @@ from files.models import Blob, Chunk, Version
 from files.storage import delete_chunk_objects, get_store
 from labdropbox.api.errors import VersionNotFound
 
+# Blobs released a statement at a time (SQLite takes at most 32,766 parameters a statement).
+BATCH = 500
+
 
 def release_blobs(blob_ids: Iterable[uuid.UUID]) -> list[str]:
     """Inside the transaction that removed references to these blobs: delete the ones nothing
     references now; the keys of their chunk objects, to delete once that transaction commits."""
-    wanted = set(blob_ids)
-    if not wanted:
-        return []
+    wanted = sorted(set(blob_ids))  # locked in one order by everyone: no deadlock
+    keys: list[str] = []
+    for start in range(0, len(wanted), BATCH):  # a database takes only so many parameters
+        keys += release_batch(wanted[start : start + BATCH])
+    return keys
+
+
+def release_batch(blob_ids: list[uuid.UUID]) -> list[str]:
     locked = set(
-        Blob.objects.select_for_update().filter(pk__in=wanted).values_list("pk", flat=True)
+        Blob.objects.select_for_update().filter(pk__in=blob_ids).values_list("pk", flat=True)
     )
     still_needed = set(
         Version.objects.select_for_update()

@@ -74,11 +74,11 @@ def decode_cursor(cursor: str, column: str) -> tuple[int, Any, uuid.UUID]:
         kind, value, last_id = json.loads(raw)
         if column == "modified_at":
             value = datetime.fromisoformat(value)
-        elif column == "size" and not isinstance(value, int):
+        elif column == "size" and not (isinstance(value, int) and 0 <= value < 2**63):
             raise ValueError("size")
         elif column == "sort_name" and not isinstance(value, str):
             raise ValueError("name")
-        return int(kind), value, uuid.UUID(last_id)
+        return int(kind), value, uuid.UUID(str(last_id))
     except (ValueError, TypeError, OverflowError, binascii.Error, json.JSONDecodeError):
         raise InvalidParameter(
             "cursor is not one this listing gave (or not for this sort)"

@@ -102,6 +102,8 @@ def make_room(parent: Entry, names: list[str], moving: Entry, replace: bool) -> 
         return None
     if not replace:
         raise NameTaken(f"{join_path(names)} is taken")
+    if is_inside(moving, taken):  # it would go to the trash with what takes its place
+        raise IntoItself(f"{join_path(names)} holds what is being put there")
     return trash_locked(taken, None)
 
 

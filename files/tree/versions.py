@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from files import spans
-from files.metadata import drop_cached_meta, mark_deleted_in_cache
+from files.metadata import drop_cached_meta, forget_cached, mark_deleted_in_cache
 from files.models import Entry, Version
 from files.spans import tracer
 from files.tree.collect import delete_released, hold_blob, release_blobs
@@ -72,14 +72,14 @@ def retention_cutoff(now: datetime | None) -> datetime:
 def expire_in_tree(owner_id: int | None, cutoff: datetime) -> int:
     with locked_tree(root_of(owner_id)):
         expired = Version.objects.filter(replaced_at__lte=cutoff, file__owner_id=owner_id)
-        gone = list(expired.values_list("pk", "blob_id"))
-        Version.objects.filter(pk__in=[pk for pk, _ in gone]).delete()
-        keys = release_blobs({blob_id for _, blob_id in gone})
+        gone = list(expired.values_list("pk", "blob_id", "file_id"))
+        expired.delete()
+        keys = release_blobs({blob_id for _, blob_id, _ in gone})
     # /read/{version_id} answers 404 at once. A file's first version has the file's id: that
-    # one is dropped from the cache, not marked gone, and the file reads on.
-    files = set(Entry.objects.filter(pk__in=[pk for pk, _ in gone]).values_list("pk", flat=True))
-    mark_deleted_in_cache(pk for pk, _ in gone if pk not in files)
-    for version_id in files:
-        drop_cached_meta(version_id)
+    # one is not marked gone (the file reads on). Every file that lost versions is looked up
+    # afresh: an entry a reader cached just before an overwrite must not outlive its content.
+    files = {file_id for _, _, file_id in gone}
+    mark_deleted_in_cache(pk for pk, _, _ in gone if pk not in files)
+    forget_cached(files)
     delete_released(owner_id, keys)
     return len(gone)

@@ -165,12 +165,16 @@ def save_blob(blob: Blob, chunks: list[Chunk], upload: Upload, parts: list[Uploa
             )
             Upload.objects.filter(pk=upload.id).update(file=placed.file)
             UploadChunk.objects.filter(upload=upload).delete()
-            Upload.objects.filter(pk__in=uploads[1:]).delete()
+            # The parts' objects are covered by the chunk rows from here; a part terminated
+            # meanwhile took its objects with it, and this commit must not happen.
+            parts_gone = Upload.objects.filter(pk__in=uploads[1:], final=upload).delete()[1]
+            if parts_gone.get(Upload._meta.label, 0) != len(parts):
+                raise IntegrityError(f"final upload {upload.id} lost a part while committing")
     except IntegrityError:
         done = Upload.objects.filter(pk=upload.id).exclude(file=None).first()
         if done is None or done.file is None:
             raise UploadNotFound() from None
         return done.file
     with tracer.start_as_current_span(spans.INVALIDATE_CACHE):
-        drop_cached_meta(placed.file.id)
+        drop_cached_meta(placed.file.id, changed=not placed.created)
     return placed.file

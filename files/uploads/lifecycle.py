@@ -144,17 +144,26 @@ def terminate_upload(raw_id: str, caller: Caller) -> None:
     with tracer.start_as_current_span(spans.TERMINATE_UPLOAD, attributes={"file.id": raw_id}):
         if upload.is_partial and upload.final_id is not None:
             raise PartConflict("this part belongs to a final upload; terminate that one")
-        if upload.completed_at is not None:
+        if upload.completed_at is not None and not upload.is_partial:
             made = Entry.objects.filter(pk=upload.id, kind=Entry.Kind.FILE, trash=None).first()
             if made is not None:
                 trash(made, caller)
             Upload.objects.filter(pk=upload.id).delete()  # its objects are its blob's now
             return
-        # Not while a request writes to it (or commits it): its commit would outlive us.
-        if try_lock(upload.id) is None:
+        # Not while a request writes to it (or commits it): its commit would outlive us. (A
+        # finished part takes no more requests.)
+        token = None if upload.completed_at is not None else try_lock(upload.id)
+        if upload.completed_at is None and token is None:
             raise UploadLocked("a request is writing to this upload; terminate it after that")
         keys = [chunk_key(upload.id, index) for index in range(upload.chunk_count + 1)]
-        Upload.objects.filter(pk=upload.id).delete()
+        # A part only while no final upload has claimed it (one may, until this DELETE).
+        unclaimed = Upload.objects.filter(pk=upload.id)
+        if upload.is_partial:
+            unclaimed = unclaimed.filter(final=None)
+        if not unclaimed.delete()[0]:
+            if token is not None:
+                release_lock(upload.id, token)
+            raise PartConflict("this part has just been claimed by a final upload")
         delete_chunk_objects(get_store(), upload.id, keys)
 
 

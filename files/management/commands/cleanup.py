@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 
 from files.maintenance import human_size
 from files.maintenance.cleanup import (
@@ -19,7 +20,7 @@ from files.maintenance.cleanup import (
 from files.storage import ChunkStore, get_store
 from files.tree.trash import expired_trash, purge_item
 from files.tree.versions import expire_versions, expired_versions
-from labdropbox.api.errors import StorageRejected, StorageUnavailable
+from labdropbox.api.errors import ServiceError, StorageRejected, StorageUnavailable
 
 
 class Command(BaseCommand):
@@ -46,7 +47,7 @@ class Command(BaseCommand):
             raise CommandError("--grace-minutes cannot be negative")
         store = get_store()
         try:
-            self.apply_retention(dry_run)
+            unpurged = self.apply_retention(dry_run)
             failed = self.remove_expired_uploads(store, dry_run)
             if not dry_run:
                 self.report(
@@ -56,6 +57,8 @@ class Command(BaseCommand):
             failed += self.remove_orphans(store, timedelta(minutes=grace_minutes), dry_run)
         except (StorageUnavailable, StorageRejected) as exc:
             raise CommandError(f"object storage failed: {exc}") from exc
+        if unpurged:
+            raise CommandError(f"{unpurged} trash entries could not be purged (see above)")
         if failed:
             raise CommandError(f"{len(failed)} objects could not be deleted")
 
@@ -63,19 +66,28 @@ class Command(BaseCommand):
         if count:
             self.stdout.write(sentence.format(count))
 
-    def apply_retention(self, dry_run: bool) -> None:
+    def apply_retention(self, dry_run: bool) -> int:
         """Trash and replaced versions past their days; their content goes in the same
         transactions, when nothing else needs it (its objects just after: what cannot be
-        deleted then, no record covers any more, and the orphan scan finds it)."""
+        deleted then, no record covers any more, and the orphan scan finds it). One entry that
+        cannot be purged (a deadlock, a lost connection) does not stop the others or the rest
+        of the run: how many could not."""
+        unpurged = 0
         for item in expired_trash():
             verb = "would purge" if dry_run else "purging"
             self.stdout.write(f"{verb} {item.original_path} (trashed {item.trashed_at:%Y-%m-%d})")
-            if not dry_run:
+            if dry_run:
+                continue
+            try:
                 purge_item(item)
+            except (DatabaseError, ServiceError) as exc:
+                unpurged += 1
+                self.stderr.write(f"could not purge {item.original_path}: {exc}")
         if dry_run:
             self.report("would remove {} versions past VERSION_RETENTION_DAYS", expired_versions())
         else:
             self.report("removed {} versions past VERSION_RETENTION_DAYS", expire_versions())
+        return unpurged
 
     def remove_expired_uploads(self, store: ChunkStore, dry_run: bool) -> list[str]:
         """Resumable uploads past their expiry: reported, then removed with their objects."""
