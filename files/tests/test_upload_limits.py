@@ -159,3 +159,16 @@ def test_a_files_links_are_capped_and_listed_in_pages(client, settings):
     assert (
         client.post(f"/files/{file_id}/links", content_type="application/json").status_code == 201
     )
+
+
+def test_head_of_an_upload_whose_file_was_deleted_is_404_and_back_after_a_restore(client):
+    path = tus_create(client, 4)
+    assert tus_patch(client, path, b"abcd", 0).status == 204
+    file_id = path.rsplit("/", 1)[1]
+
+    assert client.delete(f"/files/{file_id}").status_code == 204
+    assert tus_head(client, path).status == 404
+
+    (item,) = client.get("/trash").json()["entries"]
+    client.post(f"/trash/{item['trash_id']}/restore", content_type="application/json")
+    assert tus_head(client, path).headers["Upload-Offset"] == "4"
