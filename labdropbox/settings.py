@@ -195,6 +195,9 @@ DB_ENGINE = env_choice("DB_ENGINE", "tidb", ("tidb", "mysql"))
 # Bounded waits: an unreachable or stalled database becomes a 503, not a hung request.
 DB_CONNECT_TIMEOUT = env_int("DB_CONNECT_TIMEOUT", 5, minimum=1)
 DB_QUERY_TIMEOUT = env_int("DB_QUERY_TIMEOUT", 30, minimum=1)
+# Connections a process keeps open between requests (labdropbox/db_connections.py): the rest
+# are closed as their requests end, so a burst cannot hold the database's connections.
+DB_KEPT_CONNECTIONS = env_int("DB_KEPT_CONNECTIONS", 16, minimum=1)
 if TIDB_HOST:
     DATABASES = {
         "default": {
