@@ -152,6 +152,7 @@ INSTALLED_APPS = [
     "traces",
     "accounts",
     "metrics",
+    "dav",
 ]
 
 MIDDLEWARE = [

@@ -1,11 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from dav.views import dav
 from metrics.views import metrics
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("metrics", metrics, name="metrics"),
+    # WebDAV: the root with and without its slash (clients send both), then every path below.
+    path("dav", dav, name="dav-root"),
+    path("dav/", dav, name="dav"),
+    path("dav/<path:path>", dav, name="dav-path"),
     path("", include("files.urls")),
 ]
 

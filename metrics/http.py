@@ -23,7 +23,9 @@ from metrics.registry import (
 )
 
 # Any other method is counted as _OTHER (OpenTelemetry's convention): a client cannot add labels.
-KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+WEBDAV_METHODS = {"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK"}
+KNOWN_METHODS = HTTP_METHODS | WEBDAV_METHODS
 UNMATCHED = "unmatched"
 
 

@@ -3,8 +3,8 @@
 Every app's operations, the metadata layer and the chunk stores raise these; the API turns any
 of them into `{"error": code, "detail": sentence}` with one function, `error_response`. A new
 error is a new subclass in this package — `requests` (the client's request), `uploads` (tus),
-`dependencies` (the service's own failures) — never a new entry in a table somewhere else: this
-package is the catalogue that docs/api.md lists.
+`webdav` (locks and WebDAV's own refusals), `dependencies` (the service's own failures) — never
+a new entry in a table somewhere else: this package is the catalogue that docs/api.md lists.
 """
 
 from labdropbox.api.errors.base import ClientError, ServiceError
@@ -63,9 +63,19 @@ from labdropbox.api.errors.uploads import (
     UploadNotFound,
     WrongContentType,
 )
+from labdropbox.api.errors.webdav import (
+    BodyNotUnderstood,
+    DestinationElsewhere,
+    InfiniteDepthRefused,
+    Locked,
+    LockTokenMismatch,
+    MissingParent,
+    TooManyAttempts,
+)
 
 __all__ = [
     "BadRequest",
+    "BodyNotUnderstood",
     "BodyTooLarge",
     "ChecksumMismatch",
     "ChunkCorrupt",
@@ -73,12 +83,14 @@ __all__ = [
     "ClientError",
     "CrossOriginRefused",
     "DatabaseUnavailable",
+    "DestinationElsewhere",
     "EntryNotFound",
     "FileNotFound",
     "FinalUploadImmutable",
     "FolderNotFound",
     "Forbidden",
     "IncompleteBody",
+    "InfiniteDepthRefused",
     "IntoItself",
     "InvalidLength",
     "InvalidName",
@@ -87,8 +99,11 @@ __all__ = [
     "LengthRequired",
     "LinkNotFound",
     "LockLost",
+    "Locked",
+    "LockTokenMismatch",
     "MethodNotAllowed",
     "MetricsForbidden",
+    "MissingParent",
     "NameTaken",
     "NotAFolder",
     "NotFound",
@@ -101,6 +116,7 @@ __all__ = [
     "ServiceError",
     "StorageRejected",
     "StorageUnavailable",
+    "TooManyAttempts",
     "TooManyLinks",
     "TooManyUploads",
     "TrashNotFound",
