@@ -74,9 +74,11 @@ $(VENV)/.mysql: $(VENV)/.base requirements/mysql.txt
 # reverse proxy of the compose stack and Kubernetes, tested in front of the service), Node and
 # npm (tus-js-client). wget resumes downloads through share links. Prometheus (and promtool)
 # scrapes the service in the metrics tests. OpenSSH's server is the SFTP server, and Azurite (npm)
-# the Azure Blob Storage, that CHUNK_STORAGE=django is tested against.
+# the Azure Blob Storage, that CHUNK_STORAGE=django is tested against. litmus (WebDAV's
+# conformance suites), rclone and cadaver are the WebDAV clients /dav/ is tested with.
 TEST_TOOLS := chromium:chromium curl:curl wget:wget aria2c:aria2 nginx:nginx-light node:nodejs npm:npm \
-	prometheus:prometheus promtool:prometheus sshd:openssh-server ssh-keygen:openssh-client
+	prometheus:prometheus promtool:prometheus sshd:openssh-server ssh-keygen:openssh-client \
+	litmus:litmus rclone:rclone cadaver:cadaver
 test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 	@$(MAKE) --no-print-directory node-tools
@@ -136,10 +138,14 @@ bench-smoke: $(VENV)/.dev $(VENV)/.mysql test-tools bench-tools
 		--out /tmp/labdropbox-bench-smoke-$(S3).json --chart /tmp/labdropbox-bench-smoke-$(S3).png
 
 # wrk (the small-file load) from Debian's packages; nginx, the static-file yardstick, comes
-# with the test tools; Ceph for S3=rgw.
+# with the test tools, and its dav-ext module (PROPFIND) makes it the WebDAV yardstick; Ceph for
+# S3=rgw.
 BENCH_TOOLS := wrk:wrk
+DAV_EXT_MODULE := /usr/lib/nginx/modules/ngx_http_dav_ext_module.so
 bench-tools:
 	@$(call install-missing,$(BENCH_TOOLS))
+	@test -e $(DAV_EXT_MODULE) || { $(SUDO) apt-get update -q && \
+		$(SUDO) apt-get install -y -q libnginx-mod-http-dav-ext; }
 	@if [ "$(S3)" = rgw ]; then $(MAKE) --no-print-directory rgw-tools; fi
 
 # Redraw the waterfall of a real 10-chunk read and Prometheus scraping a load, through the

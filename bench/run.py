@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, resumable, small, throughput, tree
+from bench import latency, memory, resumable, small, throughput, tree, webdav
 from bench.harness import FULL, SMOKE, Harness, Plan
 from testing.servers import PROJECT_DIR
 
@@ -66,6 +66,14 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "copy_big_vs_small": ("<=", 2),
     "move_folder_10k_vs_1": ("<=", 5),
     "path_put_vs_name_put": (">=", 0.9),
+    # WebDAV: rclone to and from /dav/ ÷ to and from nginx's WebDAV on the same disk (rates).
+    "webdav_big_upload_vs_nginx": (">=", 0.5),
+    "webdav_big_download_vs_nginx": (">=", 0.5),
+    "webdav_small_upload_vs_nginx": (">=", 0.3),
+    "webdav_small_download_vs_nginx": (">=", 0.3),
+    "propfind_10k_seconds": None,
+    # The answer is streamed: the worker's memory does not grow with the folder.
+    "propfind_10k_rss_growth_mib": ("<=", 16),
 }
 
 MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
@@ -76,6 +84,7 @@ MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
     "resumable": (resumable.FIGURES, resumable.measure_resumable),
     "small": (small.FIGURES, small.measure_small_files),
     "tree": (tree.FIGURES, tree.measure_tree),
+    "webdav": (webdav.FIGURES, webdav.measure_webdav),
 }
 
 

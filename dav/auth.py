@@ -38,10 +38,11 @@ def dav_caller(request: HttpRequest) -> Caller:
     address = client_address(request)
     key = f"dav-login-failures:{address}"
     cooloff = int(settings.AXES_COOLOFF_TIME.total_seconds())
-    if (cache.get(key) or 0) >= settings.AXES_FAILURE_LIMIT:
+    failures = cache.get(key) or 0
+    if failures >= settings.AXES_FAILURE_LIMIT:
         raise TooManyAttempts(headers={"Retry-After": str(cooloff)})
     try:
-        return checked_caller(header)
+        caller = checked_caller(header)
     except Unauthorized as failed:
         if cache.add(key, 1, cooloff) is False:
             try:
@@ -49,6 +50,9 @@ def dav_caller(request: HttpRequest) -> Caller:
             except ValueError:  # expired in between
                 cache.add(key, 1, cooloff)
         raise challenge(failed.detail) from None
+    if failures:  # a success starts the count again, as the admin's login does
+        cache.delete(key)
+    return caller
 
 
 def checked_caller(header: str) -> Caller:

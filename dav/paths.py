@@ -43,7 +43,10 @@ def url_names(request: HttpRequest, url: str) -> list[str]:
     """The tree's names of a URL a client sent (Destination, an If header's tag): an absolute
     URL of this host, or a path; anything outside /dav/ is DestinationElsewhere."""
     parts = urlsplit(url.strip())
-    if parts.netloc and parts.netloc.lower() != request.get_host().lower():
+    # Host names only: a proxy in front (nginx's $host) passes the name without the port the
+    # client used, and the scheme it spoke (https) is not ours (http).
+    own = urlsplit(f"//{request.get_host()}").hostname
+    if parts.netloc and parts.hostname != own:
         raise DestinationElsewhere(f"{parts.netloc[:100]} is another server")
     path = unquote(parts.path, errors="strict") if parts.path else ""
     if path != PREFIX and not path.startswith(PREFIX + "/"):

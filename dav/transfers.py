@@ -35,14 +35,15 @@ def copy_or_move(request: HttpRequest, caller: Caller, names: list[str]) -> Http
         raise BadRequest("MOVE takes Depth: infinity; COPY 0 or infinity")
     if not names or not target:
         raise Forbidden("the root folder cannot be copied, moved or replaced")
-    if key_of(names) == key_of(target):
+    renaming = key_of(names) == key_of(target)  # the same name in another case or form
+    if renaming and (not moving or names == target):
         raise Forbidden("the source and the destination are the same")
     root = tree_of(caller)
     source = resolve(root, names)
     replaced = None
     with locked_tree(root):
         parent = existing_folder(root, target[:-1])
-        existing = child(parent, target[-1])
+        existing = None if renaming else child(parent, target[-1])
         if existing is not None and not overwrite:
             raise PreconditionFailed(f"{href(target, False)} exists and Overwrite is F")
         changes = [Change(target, members=True, membership=True)]

@@ -91,6 +91,8 @@ def options() -> HttpResponse:
 def get(request: HttpRequest, caller: Caller, names: list[str]) -> HttpResponseBase:
     entry = resolve(tree_of(caller), names)
     if entry.kind == Entry.Kind.FOLDER:
+        if request.method == "HEAD":
+            return HttpResponse(content_type="application/json")
         return JsonAnswer(folder_json(entry, join_path(names)))
     with FileRead(str(entry.id), caller) as file_read:
         return send_file(request, file_read)
@@ -100,6 +102,9 @@ def put(request: HttpRequest, caller: Caller, names: list[str]) -> HttpResponseB
     """The body streamed into the chunk pipeline: a new file (201) or a new version (204)."""
     if not names:
         raise MethodNotAllowed(("PROPFIND", "MKCOL"))
+    if "Content-Range" in request.headers:
+        # A PUT of part of a file (RFC 9110 §14.5): taken for the whole, it would store a fragment.
+        raise BadRequest("a PUT replaces the whole file: send it without Content-Range")
     root = tree_of(caller)
     there = child(existing_folder(root, names[:-1]), names[-1])
     if there is not None and there.kind == Entry.Kind.FOLDER:

@@ -28,10 +28,12 @@ def render_template(template: str, env: Mapping[str, str]) -> str:
     return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), m.group(0)), template)
 
 
-def main_config(folder: Path, server_blocks: str) -> str:
-    """A whole nginx.conf around `server_blocks`, keeping every file nginx writes in `folder`."""
+def main_config(folder: Path, server_blocks: str, modules: tuple[str, ...] = ()) -> str:
+    """A whole nginx.conf around `server_blocks` (with dynamic `modules` loaded), keeping every
+    file nginx writes in `folder`."""
     scratch = folder / "scratch"
-    return f"""
+    loads = "".join(f"load_module {module};\n" for module in modules)
+    return f"""{loads}
 daemon off; worker_processes 1; pid {folder}/nginx.pid; error_log {folder}/error.log;
 events {{ worker_connections 1024; }}
 http {{
@@ -46,11 +48,18 @@ http {{
 class NginxServer(HttpServer):
     """nginx with the given server blocks ({port} in them is replaced by its free port)."""
 
-    def __init__(self, folder: Path, server_blocks: str, health_path: str = "/") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        server_blocks: str,
+        health_path: str = "/",
+        modules: tuple[str, ...] = (),
+    ) -> None:
         self.port = free_port()
         folder.mkdir(parents=True, exist_ok=True)
         self.config = folder / "nginx.conf"
-        self.config.write_text(main_config(folder, server_blocks.replace("{port}", str(self.port))))
+        blocks = server_blocks.replace("{port}", str(self.port))
+        self.config.write_text(main_config(folder, blocks, modules))
         # Started as root, nginx's workers run unprivileged: they must be able to read these.
         for path in (folder, self.config):
             path.chmod(0o755)

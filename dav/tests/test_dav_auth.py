@@ -87,6 +87,17 @@ def test_repeated_failures_from_one_address_are_throttled(client, closed):
     assert other.status_code == 200  # only the address that guessed waits
 
 
+def test_a_success_starts_the_count_of_failures_again(client, closed):
+    _, token = make_user("ada")
+    for _ in range(2):
+        dav(client, "GET", "/", Authorization=basic("ada", "ldb_guess"))
+    assert dav(client, "GET", "/", Authorization=basic("ada", token)).status == 200
+
+    for _ in range(2):
+        assert dav(client, "GET", "/", Authorization=basic("ada", "ldb_guess")).status == 401
+    assert dav(client, "GET", "/", Authorization=basic("ada", token)).status == 200
+
+
 def test_each_user_sees_their_own_tree(client, closed):
     _, ada = make_user("ada")
     _, bo = make_user("bo")

@@ -278,3 +278,28 @@ def test_a_put_over_the_size_limit_or_the_quota_is_refused(client, settings):
     reply = dav(WithToken(client, token), "PUT", "/q.bin", payload(501))
     assert reply.status == 507
     assert not Version.objects.exists()
+
+
+def test_a_move_to_the_same_name_in_another_case_renames_it(client):
+    dav(client, "PUT", "/readme.txt", b"r")
+
+    assert dav(client, "MOVE", "/readme.txt", Destination=url("/README.txt")).status == 201
+
+    found = responses(dav(client, "PROPFIND", "/", prop_request("displayname"), Depth="1"))
+    assert "/dav/README.txt" in found and "/dav/readme.txt" not in found
+    assert dav(client, "COPY", "/README.txt", Destination=url("/readme.TXT")).status == 403
+
+
+def test_a_partial_put_is_refused_rather_than_stored_as_the_whole(client):
+    dav(client, "PUT", "/whole.txt", b"0123456789")
+
+    reply = dav(client, "PUT", "/whole.txt", b"AB", Content_Range="bytes 2-3/10")
+
+    assert reply.status == 400
+    assert dav(client, "GET", "/whole.txt").body == b"0123456789"
+
+
+def test_head_of_a_folder_is_a_bodiless_200(client):
+    dav(client, "MKCOL", "/hf")
+
+    assert (dav(client, "HEAD", "/hf").status, dav(client, "HEAD", "/hf").body) == (200, b"")
