@@ -67,10 +67,13 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "move_folder_10k_vs_1": ("<=", 5),
     "path_put_vs_name_put": (">=", 0.9),
     # WebDAV: rclone to and from /dav/ ÷ to and from nginx's WebDAV on the same disk (rates).
-    "webdav_big_upload_vs_nginx": (">=", 0.5),
-    "webdav_big_download_vs_nginx": (">=", 0.5),
-    "webdav_small_upload_vs_nginx": (">=", 0.3),
-    "webdav_small_download_vs_nginx": (">=", 0.3),
+    "webdav_big_up_vs_nginx": (">=", 0.5),
+    # The same, each until the bytes are on disk (the service's 201 waits for it; nginx's not).
+    "webdav_big_up_on_disk_vs_nginx": (">=", 0.5),
+    "webdav_big_down_vs_nginx": (">=", 0.5),
+    "webdav_small_up_vs_nginx": (">=", 0.3),
+    "webdav_small_up_on_disk_vs_nginx": (">=", 0.3),
+    "webdav_small_down_vs_nginx": (">=", 0.3),
     "propfind_10k_seconds": None,
     # The answer is streamed: the worker's memory does not grow with the folder.
     "propfind_10k_rss_growth_mib": ("<=", 16),

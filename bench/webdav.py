@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Iterator
@@ -22,10 +23,12 @@ from testing.nginx import NginxServer, nginx_binary
 from testing.servers import GunicornServer
 
 FIGURES = [
-    "webdav_big_upload_vs_nginx",
-    "webdav_big_download_vs_nginx",
-    "webdav_small_upload_vs_nginx",
-    "webdav_small_download_vs_nginx",
+    "webdav_big_up_vs_nginx",
+    "webdav_big_up_on_disk_vs_nginx",
+    "webdav_big_down_vs_nginx",
+    "webdav_small_up_vs_nginx",
+    "webdav_small_up_on_disk_vs_nginx",
+    "webdav_small_down_vs_nginx",
     "propfind_10k_seconds",
     "propfind_10k_rss_growth_mib",
 ]
@@ -42,7 +45,7 @@ def measure_webdav(harness: Harness) -> None:
         if not DAV_EXT.exists():
             raise RuntimeError("nginx's dav-ext module is missing (make bench installs it)")
     except RuntimeError as exc:
-        harness.results.notes.update(dict.fromkeys(FIGURES[:4], str(exc)))
+        harness.results.notes.update(dict.fromkeys(FIGURES[:6], str(exc)))
     else:
         copies(harness)
     with harness.service("webdav-propfind") as server:
@@ -55,30 +58,50 @@ def copies(harness: Harness) -> None:
     big, small = local / "big", local / "small"
     write_files(big, 1, BIG[smoke])
     write_files(small, SMALL_FILES[smoke], SMALL_SIZE)
-    figures, raw = harness.results.figures, harness.results.raw.setdefault("webdav", {})
+    raw = harness.results.raw.setdefault("webdav", {})
     with harness.service("webdav") as server, dav_nginx(harness.folder) as nginx_url:
-        ours = f"{server.url}/dav/"
         for label, folder in (("big", big), ("small", small)):
-            up = medians_interleaved(
-                harness.plan.repeats,
-                partial(upload_seconds, ours, folder, server),
-                partial(upload_seconds, nginx_url, folder, None),
-            )
-            for url in (ours, nginx_url):  # what the downloads read, put there once
-                rclone("copy", str(folder), remote(url, f"down-{label}"))
-            down = medians_interleaved(
-                harness.plan.repeats,
-                partial(download_seconds, ours, f"down-{label}", harness.folder),
-                partial(download_seconds, nginx_url, f"down-{label}", harness.folder),
-            )
-            figures[f"webdav_{label}_upload_vs_nginx"] = up[1] / up[0]
-            figures[f"webdav_{label}_download_vs_nginx"] = down[1] / down[0]
-            raw[label] = {
-                "bytes": sum(path.stat().st_size for path in folder.iterdir()),
-                "files": len(list(folder.iterdir())),
-                "upload_seconds": {"service": up[0], "nginx": up[1]},
-                "download_seconds": {"service": down[0], "nginx": down[1]},
-            }
+            raw[label] = copy_seconds(harness, server, nginx_url, folder, label)
+            seconds = raw[label]
+            figures = harness.results.figures
+            for figure, measured in (
+                ("up", seconds["upload_seconds"]),
+                ("up_on_disk", seconds["upload_on_disk_seconds"]),
+                ("down", seconds["download_seconds"]),
+            ):
+                figures[f"webdav_{label}_{figure}_vs_nginx"] = (
+                    measured["nginx"] / measured["service"]
+                )
+
+
+def copy_seconds(
+    harness: Harness, server: GunicornServer, nginx_url: str, folder: Path, label: str
+) -> dict[str, object]:
+    """rclone copying `folder` up to the service and to nginx, and back, in seconds (medians
+    of interleaved runs)."""
+    ours = f"{server.url}/dav/"
+    on_disk: dict[str, list[float]] = {"service": [], "nginx": []}
+    up = medians_interleaved(
+        harness.plan.repeats,
+        partial(upload_seconds, ours, folder, server, on_disk["service"]),
+        partial(upload_seconds, nginx_url, folder, None, on_disk["nginx"]),
+    )
+    for url in (ours, nginx_url):  # what the downloads read, put there once
+        rclone("copy", str(folder), remote(url, f"down-{label}"))
+    down = medians_interleaved(
+        harness.plan.repeats,
+        partial(download_seconds, ours, f"down-{label}", harness.folder),
+        partial(download_seconds, nginx_url, f"down-{label}", harness.folder),
+    )
+    return {
+        "bytes": sum(path.stat().st_size for path in folder.iterdir()),
+        "files": len(list(folder.iterdir())),
+        "upload_seconds": {"service": up[0], "nginx": up[1]},
+        "upload_on_disk_seconds": {
+            name: statistics.median(samples) for name, samples in on_disk.items()
+        },
+        "download_seconds": {"service": down[0], "nginx": down[1]},
+    }
 
 
 def write_files(folder: Path, files: int, size: int) -> None:
@@ -124,13 +147,21 @@ def rclone(*args: str) -> None:
     subprocess.run(["rclone", "--config", "/dev/null", "-q", *args], check=True, timeout=1800)
 
 
-def upload_seconds(url: str, folder: Path, server: GunicornServer | None) -> float:
-    """rclone copy of `folder` to a new place; then removed (from the service: purged from
-    the trash too, so that the disk does not fill)."""
+def upload_seconds(
+    url: str, folder: Path, server: GunicornServer | None, on_disk: list[float]
+) -> float:
+    """rclone copy of `folder` to a new place, in seconds. `on_disk` gets the seconds until the
+    bytes are also on the disk: the service's answer waits for that (it fsyncs every chunk
+    before it commits), nginx's does not (the kernel writes its file later), so the copy is
+    followed by a sync of everything written. Then the copy is removed (from the service:
+    purged from the trash too), so that the disk does not fill."""
+    os.sync()  # nothing written before is left for this measurement's sync
     target = remote(url, f"up-{next(TARGETS)}")
     started = time.perf_counter()
     rclone("copy", str(folder), target)
     seconds = time.perf_counter() - started
+    os.sync()
+    on_disk.append(time.perf_counter() - started)
     rclone("purge", target)
     if server is not None:
         server.manage("shell", "-c", EMPTY_TRASH)
@@ -159,7 +190,9 @@ def propfind(harness: Harness, server: GunicornServer) -> None:
     entries = PROPFIND_ENTRIES[harness.plan == SMOKE]
     filled_folder(server, "/wide", entries)
     pid = worker_pid(server.process.pid)
-    listed = propfind_responses(server)  # warm: imports, first allocations
+    answer: list[tuple[int, int]] = []
+    first_growth = peak_rss_growth_mib(pid, lambda: answer.append(propfind_responses(server)))
+    listed, answer_bytes = answer[0]
     if listed != entries + 1:
         raise RuntimeError(f"PROPFIND listed {listed} entries of {entries + 1}")
     samples = []
@@ -172,20 +205,26 @@ def propfind(harness: Harness, server: GunicornServer) -> None:
     figures["propfind_10k_rss_growth_mib"] = peak_rss_growth_mib(
         pid, lambda: propfind_responses(server)
     )
-    harness.results.raw.setdefault("webdav", {})["propfind_entries"] = entries
+    harness.results.raw.setdefault("webdav", {})["propfind"] = {
+        "entries": entries,
+        "answer_bytes": answer_bytes,
+        # The first PROPFIND of the worker's life: its first allocations included.
+        "first_rss_growth_mib": first_growth,
+    }
 
 
-def propfind_responses(server: GunicornServer) -> int:
-    """How many <D:response> elements a PROPFIND of /wide/ streams back."""
+def propfind_responses(server: GunicornServer) -> tuple[int, int]:
+    """How many <D:response> elements a PROPFIND of /wide/ streams back, in how many bytes."""
     connection = server.connection(timeout=600)
     connection.request("PROPFIND", "/dav/wide/", headers={"Depth": "1"})
     response = connection.getresponse()
-    found, tail = 0, b""
+    found, tail, received = 0, b"", 0
     while piece := response.read(65536):
+        received += len(piece)
         text = tail + piece
         found += text.count(b"<D:response>")
         tail = text[-11:]
     connection.close()
     if response.status != 207:
         raise RuntimeError(f"PROPFIND: {response.status}")
-    return found
+    return found, received

@@ -25,10 +25,13 @@ from labdropbox.api.errors import (
     LockTokenMismatch,
     NotAFolder,
     PreconditionFailed,
+    TooManyLocks,
 )
 
 DEFAULT_TIMEOUT = 3600
 MAX_TIMEOUT = 24 * 3600  # a client asking for Infinite gets this, and refreshes
+# Live locks a tree may hold: every change reads its tree's locks, so they must stay few.
+MAX_LOCKS_PER_TREE = 1000
 
 
 def live_locks(root: Entry) -> list[Lock]:
@@ -73,7 +76,15 @@ class Guard:
         """Raise if the If header fails for `target`, or a change touches a locked path whose
         token is not submitted. Read the locks afresh: call it under the tree's lock."""
         locks = live_locks(self.root) if (self.header.clauses or changes) else []
-        if not self.header.holds(target, lambda names: self.state(names, locks)):
+        known: dict[str, tuple[set[str], str | None]] = {}  # each resource looked at once
+
+        def state(names: list[str]) -> tuple[set[str], str | None]:
+            key = key_of(names)
+            if key not in known:
+                known[key] = self.state(names, locks)
+            return known[key]
+
+        if not self.header.holds(target, state):
             raise PreconditionFailed("the If header does not hold")
         for change in changes or []:
             self.require(change, locks)
@@ -156,7 +167,10 @@ def take(
     key = key_of(names)
     now = timezone.now()
     Lock.objects.filter(root=root, expires_at__lte=now).delete()
-    for lock in live_locks(root):
+    current = live_locks(root)
+    if len(current) >= MAX_LOCKS_PER_TREE:
+        raise TooManyLocks()
+    for lock in current:
         overlaps = covers(lock.path_key, lock.infinite, key) or (
             infinite and below(key, lock.path_key)
         )

@@ -24,6 +24,8 @@ from files.tree.trash import descendants
 from labdropbox.api.errors import BadRequest
 
 QUOTA = {"quota-available-bytes", "quota-used-bytes"}
+# Dead properties an entry may hold: a client cannot grow the database without bound.
+MAX_DEAD_PROPERTIES = 200
 # What PROPPATCH may not change; allprop lists them all but the quota (RFC 4331 §3).
 LIVE = {
     "displayname",
@@ -182,6 +184,11 @@ def patch(entry: Entry, body: ET.Element | None) -> list[tuple[list[str], int]]:
         others = [(ns, name) for _, ns, name, _ in changes if (ns, name) not in protected]
         answer = [([empty(ns, name) for ns, name in protected], 403)]
         return answer + ([([empty(ns, name) for ns, name in others], 424)] if others else [])
+    names = {(ns, name) for setting, ns, name, _ in changes if setting}
+    held = DeadProperty.objects.filter(entry=entry)
+    kept = {(p.namespace, p.name) for p in held.only("namespace", "name")}
+    if len(kept | names) > MAX_DEAD_PROPERTIES:  # 507: no room to record them (RFC 4918 §9.2)
+        return [([empty(ns, name) for _, ns, name, _ in changes], 507)]
     with transaction.atomic():
         for setting, namespace, name, prop in changes:
             rows = DeadProperty.objects.filter(entry=entry, namespace=namespace, name=name)

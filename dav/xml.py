@@ -18,7 +18,14 @@ from labdropbox.api.errors import BadRequest, BodyTooLarge
 DAV = "DAV:"
 MAX_XML_BYTES = 1024 * 1024
 HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
-REASONS = {200: "OK", 403: "Forbidden", 404: "Not Found", 409: "Conflict", 424: "Failed Dependency"}
+REASONS = {
+    200: "OK",
+    403: "Forbidden",
+    404: "Not Found",
+    409: "Conflict",
+    424: "Failed Dependency",
+    507: "Insufficient Storage",
+}
 
 
 def dav(name: str) -> str:

@@ -151,3 +151,29 @@ def test_a_lock_request_that_makes_no_sense_is_a_bad_request(client, body):
     dav(client, "PUT", "/b.txt", b"b")
 
     assert dav(client, "LOCK", "/b.txt", body).status == 400
+
+
+def test_a_tree_holds_a_bounded_number_of_locks(client, monkeypatch):
+    monkeypatch.setattr("dav.locks.MAX_LOCKS_PER_TREE", 2)
+    for name in ("a", "b", "c"):
+        dav(client, "PUT", f"/{name}.txt", b"x")
+    lock(client, "/a.txt")
+    lock(client, "/b.txt")
+
+    refused = dav(client, "LOCK", "/c.txt", LOCK_EXCLUSIVE)
+
+    assert refused.status == 429
+    assert Lock.objects.count() == 2
+
+
+def test_an_if_header_naming_one_resource_many_times_looks_at_it_once(
+    client, django_assert_max_num_queries
+):
+    dav(client, "PUT", "/many.txt", b"m")
+    token = lock(client, "/many.txt")
+    tagged = " ".join(f'</dav/many.txt> (<{token}> ["nope{n}"])' for n in range(200))
+
+    with django_assert_max_num_queries(60):
+        reply = dav(client, "PUT", "/many.txt", b"n", If=tagged + f" (<{token}>)")
+
+    assert reply.status == 204

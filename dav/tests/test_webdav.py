@@ -248,6 +248,22 @@ def test_proppatch_keeps_dead_properties_and_protects_live_ones(client):
     assert copied["{urn:z}color"][0] == 200
 
 
+def test_an_entry_holds_a_bounded_number_of_dead_properties(client, monkeypatch):
+    monkeypatch.setattr("dav.properties.MAX_DEAD_PROPERTIES", 2)
+    dav(client, "PUT", "/props.txt", b"p")
+    three = (
+        b'<propertyupdate xmlns="DAV:"><set><prop><a xmlns="urn:z">1</a><b xmlns="urn:z">2</b>'
+        b'<c xmlns="urn:z">3</c></prop></set></propertyupdate>'
+    )
+
+    answer = responses(dav(client, "PROPPATCH", "/props.txt", three))["/dav/props.txt"]
+
+    assert {status for status, _ in answer.values()} == {507}
+    asked = b'<propfind xmlns="DAV:"><prop><a xmlns="urn:z"/></prop></propfind>'
+    found = responses(dav(client, "PROPFIND", "/props.txt", asked, Depth="0"))
+    assert found["/dav/props.txt"]["{urn:z}a"][0] == 404  # nothing of it was kept
+
+
 @pytest.mark.parametrize(
     "body",
     [

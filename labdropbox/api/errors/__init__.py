@@ -71,6 +71,7 @@ from labdropbox.api.errors.webdav import (
     LockTokenMismatch,
     MissingParent,
     TooManyAttempts,
+    TooManyLocks,
 )
 
 __all__ = [
@@ -118,6 +119,7 @@ __all__ = [
     "StorageUnavailable",
     "TooManyAttempts",
     "TooManyLinks",
+    "TooManyLocks",
     "TooManyUploads",
     "TrashNotFound",
     "TusVersionUnsupported",

@@ -41,3 +41,8 @@ class DestinationElsewhere(ClientError):
 class LockTokenMismatch(ClientError):
     status, code = 409, "lock_token_mismatch"
     default_detail = "no lock of this path has that token"
+
+
+class TooManyLocks(ClientError):
+    status, code, reason = 429, "too_many_locks", "Too Many Requests"
+    default_detail = "this tree has as many live locks as it may hold; release some"
