@@ -34,8 +34,10 @@ MAX_TIMEOUT = 24 * 3600  # a client asking for Infinite gets this, and refreshes
 MAX_LOCKS_PER_TREE = 1000
 
 
-def live_locks(root: Entry) -> list[Lock]:
-    return list(Lock.objects.filter(root=root, expires_at__gt=timezone.now()))
+def live_locks(root: Entry, owners: bool = False) -> list[Lock]:
+    """The tree's live locks; with the owners clients gave them only where they are shown."""
+    found = Lock.objects.filter(root=root, expires_at__gt=timezone.now())
+    return list(found if owners else found.defer("owner_xml"))
 
 
 def new_token() -> str:
@@ -49,8 +51,9 @@ def requested_timeout(request: HttpRequest) -> int:
         word = part.strip().lower()
         if word == "infinite":
             return MAX_TIMEOUT
-        if word.startswith("second-") and word[7:].isdigit():
-            return max(1, min(int(word[7:]), MAX_TIMEOUT))
+        seconds = word.removeprefix("second-")
+        if seconds != word and seconds.isascii() and seconds.isdigit() and len(seconds) <= 12:
+            return max(1, min(int(seconds), MAX_TIMEOUT))
     return DEFAULT_TIMEOUT
 
 

@@ -5,6 +5,8 @@ it guards."""
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import models
 
 from files.models import Entry
@@ -15,16 +17,15 @@ class DeadProperty(models.Model):
     kept as the XML element it was sent as, namespaces and all, and given back unchanged."""
 
     entry = models.ForeignKey(Entry, on_delete=models.CASCADE, related_name="+")
+    # The SHA-256 of namespace and name: what is unique and looked up, because MySQL's and
+    # TiDB's usual collations take `Color` and `color` for the same text, and XML does not.
+    key = models.CharField(max_length=64)
     namespace = models.CharField(max_length=255, blank=True)
     name = models.CharField(max_length=255)
     xml = models.TextField()
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["entry", "namespace", "name"], name="dav_property_unique"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["entry", "key"], name="dav_property_unique")]
 
     def __str__(self) -> str:
         return f"{{{self.namespace}}}{self.name}"
@@ -49,3 +50,7 @@ class Lock(models.Model):
 
     def __str__(self) -> str:
         return f"{'exclusive' if self.exclusive else 'shared'} lock on {self.path}"
+
+
+def property_key(namespace: str, name: str) -> str:
+    return hashlib.sha256(f"{namespace}\n{name}".encode()).hexdigest()

@@ -42,11 +42,15 @@ def below(key: str, other: str) -> bool:
 def url_names(request: HttpRequest, url: str) -> list[str]:
     """The tree's names of a URL a client sent (Destination, an If header's tag): an absolute
     URL of this host, or a path; anything outside /dav/ is DestinationElsewhere."""
-    parts = urlsplit(url.strip())
-    # Host names only: a proxy in front (nginx's $host) passes the name without the port the
-    # client used, and the scheme it spoke (https) is not ours (http).
-    own = urlsplit(f"//{request.get_host()}").hostname
-    if parts.netloc and parts.hostname != own:
+    try:
+        parts = urlsplit(url.strip())
+        # Host names only: a proxy in front (nginx's $host) passes the name without the port
+        # the client used, and the scheme it spoke (https) is not ours (http).
+        own = urlsplit(f"//{request.get_host()}").hostname
+        other = parts.hostname
+    except ValueError:
+        raise BadRequest(f"{url[:100]!r} is not a URL") from None
+    if parts.netloc and other != own:
         raise DestinationElsewhere(f"{parts.netloc[:100]} is another server")
     path = unquote(parts.path, errors="strict") if parts.path else ""
     if path != PREFIX and not path.startswith(PREFIX + "/"):

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dav.locks import entry_etag
-from dav.models import DeadProperty, Lock
+from dav.models import DeadProperty, Lock, property_key
 from dav.paths import covers, href, key_of
 from dav.xml import DAV, dav, element_xml, empty, http_date, split_tag, text
 from files.models import Entry
@@ -24,8 +24,11 @@ from files.tree.trash import descendants
 from labdropbox.api.errors import BadRequest
 
 QUOTA = {"quota-available-bytes", "quota-used-bytes"}
-# Dead properties an entry may hold: a client cannot grow the database without bound.
+# What an entry's dead properties may take: a client cannot grow the database without bound.
 MAX_DEAD_PROPERTIES = 200
+MAX_PROPERTY_CHARACTERS = 16 * 1024  # one property as XML
+MAX_NAME_CHARACTERS = 255  # a property's name, and its namespace
+MAX_ASKED = 1000  # properties one PROPFIND may name
 # What PROPPATCH may not change; allprop lists them all but the quota (RFC 4331 §3).
 LIVE = {
     "displayname",
@@ -126,6 +129,8 @@ def wanted(body: ET.Element | None) -> Wanted:
         if child.tag in (dav("allprop"), dav("propname")):
             return Wanted(split_tag(child.tag)[1])
         if child.tag == dav("prop"):
+            if len(child) > MAX_ASKED:
+                raise BadRequest(f"a PROPFIND names at most {MAX_ASKED} properties")
             return Wanted("prop", [split_tag(prop.tag) for prop in child])
     raise BadRequest("a propfind names allprop, propname or prop")
 
@@ -179,6 +184,8 @@ def patch(entry: Entry, body: ET.Element | None) -> list[tuple[list[str], int]]:
                 changes.append((action.tag == dav("set"), namespace, name, prop))
     if not changes:
         raise BadRequest("the propertyupdate changes nothing")
+    if any(max(len(ns), len(name)) > MAX_NAME_CHARACTERS for _, ns, name, _ in changes):
+        raise BadRequest(f"property names and namespaces are at most {MAX_NAME_CHARACTERS} long")
     protected = [(ns, name) for _, ns, name, _ in changes if ns == DAV and name in LIVE]
     if protected:
         others = [(ns, name) for _, ns, name, _ in changes if (ns, name) not in protected]
@@ -187,16 +194,24 @@ def patch(entry: Entry, body: ET.Element | None) -> list[tuple[list[str], int]]:
     names = {(ns, name) for setting, ns, name, _ in changes if setting}
     held = DeadProperty.objects.filter(entry=entry)
     kept = {(p.namespace, p.name) for p in held.only("namespace", "name")}
-    if len(kept | names) > MAX_DEAD_PROPERTIES:  # 507: no room to record them (RFC 4918 §9.2)
+    values = {(ns, name): element_xml(prop) for setting, ns, name, prop in changes if setting}
+    too_big = any(len(value) > MAX_PROPERTY_CHARACTERS for value in values.values())
+    if too_big or len(kept | names) > MAX_DEAD_PROPERTIES:
+        # 507: no room to record them (RFC 4918 §9.2.1)
         return [([empty(ns, name) for _, ns, name, _ in changes], 507)]
     with transaction.atomic():
-        for setting, namespace, name, prop in changes:
-            rows = DeadProperty.objects.filter(entry=entry, namespace=namespace, name=name)
+        for setting, namespace, name, _ in changes:
+            key = property_key(namespace, name)
+            rows = DeadProperty.objects.filter(entry=entry, key=key)
             if not setting:
                 rows.delete()
-            elif not rows.update(xml=element_xml(prop)):
+            elif not rows.update(xml=values[namespace, name]):
                 DeadProperty.objects.create(
-                    entry=entry, namespace=namespace, name=name, xml=element_xml(prop)
+                    entry=entry,
+                    key=key,
+                    namespace=namespace,
+                    name=name,
+                    xml=values[namespace, name],
                 )
     return [([empty(ns, name) for _, ns, name, _ in changes], 200)]
 
@@ -211,7 +226,7 @@ def copy_properties(source: Entry, made: Entry, members: bool = True) -> None:
     while pairs:
         original, copied = pairs.pop()
         DeadProperty.objects.bulk_create(
-            DeadProperty(entry=copied, namespace=p.namespace, name=p.name, xml=p.xml)
+            DeadProperty(entry=copied, key=p.key, namespace=p.namespace, name=p.name, xml=p.xml)
             for p in DeadProperty.objects.filter(entry=original)
         )
         if whole and original.kind == Entry.Kind.FOLDER:

@@ -28,6 +28,7 @@ from labdropbox.api.errors import (
 
 XML = 'application/xml; charset="utf-8"'
 PAGE = 500  # a folder's entries are read and sent this many at a time
+MAX_OWNER_CHARACTERS = 1024  # a lock's owner: a name or an address, shown with every lock
 
 
 def propfind(request: HttpRequest, caller: Caller, names: list[str]) -> StreamingHttpResponse:
@@ -42,7 +43,7 @@ def propfind(request: HttpRequest, caller: Caller, names: list[str]) -> Streamin
     ask = wanted(read_xml(request))
     root = tree_of(caller)
     entry = resolve(root, names)
-    listing = Listing(root, live_locks(root))
+    listing = Listing(root, live_locks(root, owners=True))
     body = multistatus(described(entry, names, depth == "1", ask, listing))
     return StreamingHttpResponse(body, status=207, content_type=XML)
 
@@ -108,7 +109,8 @@ def lock(request: HttpRequest, caller: Caller, names: list[str]) -> HttpResponse
         except EntryNotFound:
             existing_folder(root, names[:-1])
             exists = False
-        guard.check(names)
+        # A name with nothing there becomes a file: its folder gains a member.
+        guard.check(names, [] if exists else [Change(names, membership=True)])
         taken = locks.take(
             root, names, exclusive, depth == "infinity", owner, timeout, caller.user_id
         )
@@ -132,11 +134,15 @@ def lock_info(body: object) -> tuple[bool, str]:
     for part in body:  # type: ignore[attr-defined]
         if part.tag == dav("lockscope"):
             scopes = {child.tag for child in part}
-            exclusive = dav("exclusive") in scopes if scopes else None
+            if scopes not in ({dav("exclusive")}, {dav("shared")}):
+                raise BadRequest("a lockscope is exclusive or shared")
+            exclusive = scopes == {dav("exclusive")}
         elif part.tag == dav("locktype") and dav("write") not in {child.tag for child in part}:
             raise BadRequest("only write locks exist")
         elif part.tag == dav("owner"):
             owner = text(part.text or "") + "".join(element_xml(child) for child in part)
+            if len(owner) > MAX_OWNER_CHARACTERS:
+                raise BadRequest(f"a lock's owner is at most {MAX_OWNER_CHARACTERS} characters")
     if exclusive is None:
         raise BadRequest("the lockinfo names no lockscope")
     return exclusive, owner

@@ -10,7 +10,7 @@ from dav.paths import destination, href, key_of
 from dav.properties import copy_properties
 from files.models import Entry
 from files.names import join_path
-from files.tree.moves import copy, move
+from files.tree.moves import copy, is_inside, move
 from files.tree.roots import at_path, child, locked_tree, new_entry, resolve, tree_of
 from files.tree.trash import trash_locked
 from labdropbox.api.callers import Caller
@@ -18,6 +18,7 @@ from labdropbox.api.errors import (
     BadRequest,
     EntryNotFound,
     Forbidden,
+    IntoItself,
     MissingParent,
     NotAFolder,
     PreconditionFailed,
@@ -54,6 +55,8 @@ def copy_or_move(request: HttpRequest, caller: Caller, names: list[str]) -> Http
             move(source, target, replace=overwrite)
             forget_below(root, names)
         elif source.kind == Entry.Kind.FOLDER and depth == "0":
+            if existing is not None and is_inside(source, existing):
+                raise IntoItself("the destination holds what is being copied")
             replaced = trash_locked(existing, caller.user_id) if existing is not None else None
             made = new_entry(parent, target[-1], Entry.Kind.FOLDER)
             copy_properties(source, made, members=False)

@@ -17,6 +17,7 @@ from labdropbox.api.errors import BadRequest, BodyTooLarge
 
 DAV = "DAV:"
 MAX_XML_BYTES = 1024 * 1024
+MAX_XML_DEPTH = 64  # what is written back (a dead property's value) is written recursively
 HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
 REASONS = {
     200: "OK",
@@ -45,12 +46,30 @@ def read_xml(request: HttpRequest) -> ET.Element | None:
         raise BodyTooLarge(f"an XML body is at most {MAX_XML_BYTES} bytes")
     if not raw.strip():
         return None
+    # Read as UTF-8 whatever the body declares, so that a DOCTYPE (and with it any entity)
+    # cannot hide in another encoding from this check.
     if b"<!DOCTYPE" in raw.upper() or b"<!ENTITY" in raw.upper():
         raise BadRequest("XML bodies with a DOCTYPE are refused")
     try:
-        return ET.fromstring(raw)  # noqa: S314
-    except (ET.ParseError, RecursionError) as exc:
-        raise BadRequest(f"the body is not well-formed XML: {exc}") from None
+        parser = ET.XMLParser(encoding="utf-8")  # noqa: S314
+        parser.feed(raw)
+        element = parser.close()
+    except (ET.ParseError, ValueError, LookupError, RecursionError) as exc:
+        raise BadRequest(f"the body is not well-formed UTF-8 XML: {exc}") from None
+    if deeper_than(element, MAX_XML_DEPTH):
+        raise BadRequest(f"XML bodies nest at most {MAX_XML_DEPTH} elements deep")
+    return element
+
+
+def deeper_than(element: ET.Element, limit: int) -> bool:
+    """Whether the elements nest more than `limit` deep (walked with a list: any depth)."""
+    pending = [(element, 1)]
+    while pending:
+        current, depth = pending.pop()
+        if depth > limit:
+            return True
+        pending.extend((inner, depth + 1) for inner in current)
+    return False
 
 
 def split_tag(tag: str) -> tuple[str, str]:

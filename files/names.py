@@ -38,6 +38,10 @@ def validate_name(name: str | None, what: str = "name") -> str:
     if "/" in name or name in (".", ".."):
         raise InvalidName(f"a {what} contains no '/' and is not '.' or '..'")
     for char in name:
+        if is_noncharacter(char):
+            # U+FFFE and U+FFFF cannot be written in XML at all (a WebDAV listing), nor the
+            # others in many a program: Unicode keeps them out of interchange.
+            raise InvalidName(f"the {what} contains the noncharacter U+{ord(char):04X}")
         category = unicodedata.category(char)
         if category in REFUSED_CATEGORIES:
             raise InvalidName(f"the {what} contains {REFUSED_CATEGORIES[category]}")
@@ -47,6 +51,12 @@ def validate_name(name: str | None, what: str = "name") -> str:
                 f"({unicodedata.name(char, 'format character')}), which can disguise a name"
             )
     return name
+
+
+def is_noncharacter(char: str) -> bool:
+    """U+FDD0–U+FDEF, and the last two code points of every plane (U+FFFE, U+1FFFF…)."""
+    point = ord(char)
+    return 0xFDD0 <= point <= 0xFDEF or point & 0xFFFE == 0xFFFE
 
 
 def parse_path(raw: str | None) -> list[str]:

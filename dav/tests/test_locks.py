@@ -177,3 +177,44 @@ def test_an_if_header_naming_one_resource_many_times_looks_at_it_once(
         reply = dav(client, "PUT", "/many.txt", b"n", If=tagged + f" (<{token}>)")
 
     assert reply.status == 204
+
+
+def test_a_lock_on_a_new_name_needs_its_locked_folders_token(client):
+    dav(client, "MKCOL", "/f")
+    token = lock(client, "/f", Depth="0")
+
+    assert dav(client, "LOCK", "/f/new.txt", LOCK_EXCLUSIVE).status == 423
+    assert dav(client, "GET", "/f/new.txt").status == 404
+    tagged = f"</dav/f> (<{token}>)"
+    assert dav(client, "LOCK", "/f/new.txt", LOCK_EXCLUSIVE, If=tagged).status == 201
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (
+            b"<lockinfo xmlns='DAV:'><lockscope><bogus/></lockscope>"
+            b"<locktype><write/></locktype></lockinfo>",
+            {},
+        ),
+        (
+            b"<lockinfo xmlns='DAV:'><lockscope><exclusive/></lockscope><locktype><write/>"
+            b"</locktype><owner>" + b"o" * 2000 + b"</owner></lockinfo>",
+            {},
+        ),
+        (LOCK_EXCLUSIVE, {"Timeout": "Second-\u00b2"}),
+        (LOCK_EXCLUSIVE, {"Timeout": "Second-" + "9" * 5000}),
+    ],
+)
+def test_a_lock_with_an_unknown_scope_or_a_huge_owner_is_refused_and_odd_timeouts_ignored(
+    client, body, headers
+):
+    dav(client, "PUT", "/o.txt", b"o")
+
+    reply = dav(client, "LOCK", "/o.txt", body, **headers)
+
+    if "Timeout" in headers:  # not a number this server reads: the default
+        assert reply.status == 200
+        assert Lock.objects.get().timeout_seconds == 3600
+    else:
+        assert reply.status == 400

@@ -10,6 +10,7 @@ import pytest
 
 from dav.tests.helpers import PROPFIND_ALL, D, dav, prop_request, responses, url
 from files.models import Chunk, Entry, Version
+from files.tree.roots import new_entry, root_of
 from testing.fixtures import TEST_CHUNK_SIZE
 from testing.uploads import WithToken, payload, send, sha256
 from testing.users import make_user
@@ -319,3 +320,90 @@ def test_head_of_a_folder_is_a_bodiless_200(client):
     dav(client, "MKCOL", "/hf")
 
     assert (dav(client, "HEAD", "/hf").status, dav(client, "HEAD", "/hf").body) == (200, b"")
+
+
+def test_a_shallow_copy_onto_the_folder_that_holds_the_source_is_refused(client):
+    dav(client, "MKCOL", "/a")
+    dav(client, "MKCOL", "/a/b")
+    dav(client, "PUT", "/a/b/keep.txt", b"k")
+
+    reply = dav(client, "COPY", "/a/b", Destination=url("/a"), Depth="0")
+
+    assert reply.status == 409
+    assert dav(client, "GET", "/a/b/keep.txt").body == b"k"
+    assert json.loads(send(client, "GET", "/trash").body)["entries"] == []
+
+
+def test_a_folder_deeper_than_pythons_recursion_copies(client):
+    # past the interpreter's recursion limit (1,000); made through the tree directly, since a
+    # walk from the root is a query a level once a path is deeper than one query reaches
+    folder = root_of(None)
+    for _ in range(1100):
+        folder = new_entry(folder, "d", Entry.Kind.FOLDER)
+    new_entry(folder, "bottom", Entry.Kind.FOLDER)
+
+    assert dav(client, "COPY", "/d", Destination=url("/e")).status == 201
+
+    copies = Entry.objects.filter(name="bottom", kind=Entry.Kind.FOLDER, trash=None)
+    assert copies.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "body", "headers"),
+    [
+        ("PROPFIND", b'<?xml version="1.0" encoding="x-unknown"?><propfind xmlns="DAV:"/>', {}),
+        (
+            "PROPFIND",
+            '<?xml version="1.0" encoding="utf-16"?><propfind xmlns="DAV:"/>'.encode("utf-16"),
+            {},
+        ),
+        (
+            "PROPFIND",
+            '<?xml version="1.0" encoding="utf-16"?><!DOCTYPE x [<!ENTITY a "b">]><x/>'.encode(
+                "utf-16"
+            ),
+            {},
+        ),
+        ("PROPPATCH", b"<x>" * 5000 + b"</x>" * 5000, {}),
+        ("MOVE", b"", {"Destination": "http://[x/dav/a"}),
+        ("PUT", b"x", {"If": "<http://[x/dav/a> (<opaquelocktoken:t>)"}),
+    ],
+)
+def test_hostile_xml_and_urls_are_bad_requests(client, method, body, headers):
+    dav(client, "PUT", "/target.txt", b"t")
+
+    reply = dav(client, method, "/target.txt", body, **headers)
+
+    assert reply.status == 400, reply
+    assert json.loads(reply.body)["error"] == "bad_request"
+
+
+def test_dead_properties_are_bounded_in_size_and_told_apart_by_case(client):
+    dav(client, "PUT", "/p.txt", b"p")
+    big = b"x" * (17 * 1024)
+    too_big = b'<propertyupdate xmlns="DAV:"><set><prop><v xmlns="urn:z">' + big
+    too_big += b"</v></prop></set></propertyupdate>"
+    two = (
+        b'<propertyupdate xmlns="DAV:"><set><prop><Color xmlns="urn:z">A</Color>'
+        b'<color xmlns="urn:z">b</color></prop></set></propertyupdate>'
+    )
+    long_name = b'<propertyupdate xmlns="DAV:"><set><prop><x:p xmlns:x="urn:' + b"n" * 300
+    long_name += b'">1</x:p></prop></set></propertyupdate>'
+
+    assert {
+        s for s, _ in responses(dav(client, "PROPPATCH", "/p.txt", too_big))["/dav/p.txt"].values()
+    } == {507}
+    assert dav(client, "PROPPATCH", "/p.txt", long_name).status == 400
+    assert dav(client, "PROPPATCH", "/p.txt", two).status == 207
+    asked = b'<propfind xmlns="DAV:"><prop><Color xmlns="urn:z"/><color xmlns="urn:z"/></prop>'
+    asked += b"</propfind>"
+    found = responses(dav(client, "PROPFIND", "/p.txt", asked, Depth="0"))["/dav/p.txt"]
+    assert (found["{urn:z}Color"][1].text, found["{urn:z}color"][1].text) == ("A", "b")
+
+
+def test_a_name_with_a_noncharacter_is_refused_so_listings_stay_xml(client):
+    reply = send(client, "PUT", "/dav/a%EF%BF%BF", b"x")
+
+    assert reply.status == 400
+    assert json.loads(reply.body)["error"] == "invalid_name"
+    assert send(client, "PUT", f"/write?name={quote(chr(0xFDD0))}", b"x").status == 400

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.db import transaction
 from django.utils import timezone
 
 from files import spans
@@ -52,10 +53,11 @@ def move(entry: Entry, names: list[str], replace: bool = False) -> Entry:
         entry.parent, entry.name = parent, names[-1]
         entry.name_key, entry.sort_name = name_key(entry.name), sort_name(entry.name)
         entry.save(update_fields=["parent", "name", "name_key", "sort_name"])
+    # Once the change is committed (in a caller's transaction: when that one commits).
     if replaced is not None:
-        replaced.announce()
+        transaction.on_commit(replaced.announce)
     if entry.kind == Entry.Kind.FILE:
-        drop_cached_meta(entry.id)  # its name, for downloads
+        transaction.on_commit(lambda: drop_cached_meta(entry.id))  # its name, for downloads
     return entry
 
 
@@ -75,11 +77,26 @@ def copy(entry: Entry, names: list[str], replace: bool = False) -> Entry:
             made = copy_into(entry, parent, names[-1])
             span.set_attribute("copy.id", str(made.id))
         if replaced is not None:
-            replaced.announce()
+            transaction.on_commit(replaced.announce)
     return made
 
 
 def copy_into(entry: Entry, parent: Entry, name: str) -> Entry:
+    """A copy of `entry` (a folder with everything in it) called `name` in `parent`; walked
+    with a list, not recursion, so no depth of folders is too deep."""
+    top = copy_one(entry, parent, name)
+    pending = [(entry, top)]
+    while pending:
+        original, made = pending.pop()
+        for inner in Entry.objects.filter(parent=original).order_by("kind", "sort_name"):
+            copied = copy_one(inner, made, inner.name)
+            if inner.kind == Entry.Kind.FOLDER:
+                pending.append((inner, copied))
+    return top
+
+
+def copy_one(entry: Entry, parent: Entry, name: str) -> Entry:
+    """A new entry like `entry` in `parent`: a file with its current content, or an empty folder."""
     made = new_entry(parent, name, entry.kind)
     if entry.kind == Entry.Kind.FILE:
         current = Version.objects.get(file=entry, replaced_at=None)
@@ -88,9 +105,6 @@ def copy_into(entry: Entry, parent: Entry, name: str) -> Entry:
         version = Version.objects.create(file=made, blob=blob, created_at=now)
         made.current, made.size, made.sha256 = version, blob.size, blob.sha256
         made.save(update_fields=["current", "size", "sha256"])
-        return made
-    for inner in Entry.objects.filter(parent=entry).order_by("kind", "sort_name"):
-        copy_into(inner, made, inner.name)
     return made
 
 
