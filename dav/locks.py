@@ -70,11 +70,6 @@ class Guard:
     def of(cls, request: HttpRequest, root: Entry) -> Guard:
         return cls(root, if_header(request))
 
-    def state(self, names: list[str], locks: list[Lock]) -> tuple[set[str], str | None]:
-        key = key_of(names)
-        tokens = {lock.token for lock in locks if covers(lock.path_key, lock.infinite, key)}
-        return tokens, etag_at(self.root, names)
-
     def check(self, target: list[str], changes: list[Change] | None = None) -> None:
         """Raise if the If header fails for `target`, or a change touches a locked path whose
         token is not submitted. Read the locks afresh: call it under the tree's lock."""
@@ -82,9 +77,11 @@ class Guard:
         known: dict[str, tuple[set[str], str | None]] = {}  # each resource looked at once
 
         def state(names: list[str]) -> tuple[set[str], str | None]:
+            """A resource's lock tokens and entity tag."""
             key = key_of(names)
             if key not in known:
-                known[key] = self.state(names, locks)
+                tokens = {lock.token for lock in locks if covers(lock.path_key, lock.infinite, key)}
+                known[key] = tokens, etag_at(self.root, names)
             return known[key]
 
         if not self.header.holds(target, state):
@@ -104,9 +101,10 @@ class Guard:
         ]
         submitted = self.header.tokens
         needed.sort(key=lambda lock: lock.path_key)
-        for path_key, group in groupby(needed, key=lambda lock: lock.path_key):
-            if not submitted & {lock.token for lock in group}:
-                where = next(lock.path for lock in needed if lock.path_key == path_key)
+        for _, group in groupby(needed, key=lambda lock: lock.path_key):
+            locks_there = list(group)
+            if not submitted & {lock.token for lock in locks_there}:
+                where = locks_there[0].path
                 raise Locked(f"{where} is locked: send its lock token in an If header")
 
 

@@ -13,11 +13,12 @@ from functools import cached_property
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.http import http_date
 
 from dav.locks import entry_etag
 from dav.models import DeadProperty, Lock, property_key
 from dav.paths import covers, href, key_of
-from dav.xml import DAV, dav, element_xml, empty, http_date, split_tag, text
+from dav.xml import DAV, dav, element_xml, empty, split_tag, text
 from files.models import Entry
 from files.quotas import Usage, usage_of
 from files.tree.trash import descendants
@@ -78,7 +79,7 @@ def live_property(entry: Entry, names: list[str], name: str, listing: Listing) -
     if name == "getetag" and (etag := entry_etag(entry)):
         return f"<D:getetag>{text(etag)}</D:getetag>"
     if name == "getlastmodified":
-        return f"<D:getlastmodified>{http_date(entry.modified_at)}</D:getlastmodified>"
+        return f"<D:getlastmodified>{http_date(entry.modified_at.timestamp())}</D:getlastmodified>"
     if name == "creationdate":
         moment = entry.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"<D:creationdate>{moment}</D:creationdate>"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import xml.etree.ElementTree as ET  # noqa: S405  (parsed by dav.xml)
 from collections.abc import Iterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -126,12 +127,12 @@ def lock(request: HttpRequest, caller: Caller, names: list[str]) -> HttpResponse
     return lock_answer(taken, 201)
 
 
-def lock_info(body: object) -> tuple[bool, str]:
+def lock_info(body: ET.Element) -> tuple[bool, str]:
     """(exclusive, the owner's XML) of a DAV:lockinfo body."""
-    if getattr(body, "tag", None) != dav("lockinfo"):
+    if body.tag != dav("lockinfo"):
         raise BadRequest("a LOCK body is a DAV:lockinfo element")
     exclusive, owner = None, ""
-    for part in body:  # type: ignore[attr-defined]
+    for part in body:
         if part.tag == dav("lockscope"):
             scopes = {child.tag for child in part}
             if scopes not in ({dav("exclusive")}, {dav("shared")}):

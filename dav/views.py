@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from opentelemetry import trace
 
 from dav.auth import dav_caller
-from dav.locks import Change, Guard, forget_below, guarded
+from dav.locks import Change, Guard, entry_etag, forget_below, guarded
 from dav.paths import href, names_of
 from dav.property_views import lock, propfind, proppatch, unlock
 from dav.transfers import copy_or_move, existing_folder
@@ -113,7 +113,7 @@ def put(request: HttpRequest, caller: Caller, names: list[str]) -> HttpResponseB
     body, length = request_body(request)
     placed = write_file(names, body, length, caller, guarded(conditions(request), guard, names))
     response = HttpResponse(status=201 if placed.created else 204)
-    response["ETag"] = f'"{placed.file.sha256}"'
+    response["ETag"] = entry_etag(placed.file) or ""
     if placed.created:
         response["Location"] = href(names, folder=False)
     return response

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET  # noqa: S405  (bodies with a DOCTYPE are refused first)
 from collections.abc import Iterable
-from datetime import datetime
-from email.utils import format_datetime
+from http import HTTPStatus
 from xml.sax.saxutils import escape
 
 from django.http import HttpRequest
@@ -19,14 +18,6 @@ DAV = "DAV:"
 MAX_XML_BYTES = 1024 * 1024
 MAX_XML_DEPTH = 64  # what is written back (a dead property's value) is written recursively
 HEAD = '<?xml version="1.0" encoding="utf-8"?>\n'
-REASONS = {
-    200: "OK",
-    403: "Forbidden",
-    404: "Not Found",
-    409: "Conflict",
-    424: "Failed Dependency",
-    507: "Insufficient Storage",
-}
 
 
 def dav(name: str) -> str:
@@ -97,15 +88,11 @@ def text(value: object) -> str:
     return escape(str(value))
 
 
-def http_date(moment: datetime) -> str:
-    return format_datetime(moment, usegmt=True)
-
-
 def propstat(props: Iterable[str], status: int) -> str:
     inner = "".join(props)
     return (
         f"<D:propstat><D:prop>{inner}</D:prop>"
-        f"<D:status>HTTP/1.1 {status} {REASONS.get(status, '')}</D:status></D:propstat>"
+        f"<D:status>HTTP/1.1 {status} {HTTPStatus(status).phrase}</D:status></D:propstat>"
     )
 
 
