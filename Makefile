@@ -83,9 +83,10 @@ test-tools:
 	@$(call install-missing,$(TEST_TOOLS))
 	@$(MAKE) --no-print-directory node-tools
 
-# From the npm registry, as locked: tus-js-client under Node for the resumable-upload tests, and
-# Azurite for the Azure Blob Storage tests.
-node-tools: testing/tus-js/node_modules/.installed testing/azurite/node_modules/.installed
+# From the npm registry, as locked: tus-js-client under Node for the resumable-upload tests,
+# Azurite for the Azure Blob Storage tests and axe-core for the web app's accessibility checks.
+node-tools: testing/tus-js/node_modules/.installed testing/azurite/node_modules/.installed \
+	testing/axe/node_modules/.installed
 testing/%/node_modules/.installed: testing/%/package-lock.json
 	cd testing/$* && npm ci --no-audit --no-fund --silent
 	touch $@
@@ -148,13 +149,15 @@ bench-tools:
 		$(SUDO) apt-get install -y -q libnginx-mod-http-dav-ext; }
 	@if [ "$(S3)" = rgw ]; then $(MAKE) --no-print-directory rgw-tools; fi
 
-# Redraw the waterfall of a real 10-chunk read and Prometheus scraping a load, through the
-# browser tests, into SCREENSHOT_DIR (SCREENSHOT_DIR=docs replaces the committed pictures).
+# Redraw the waterfall of a real 10-chunk read, Prometheus scraping a load and the web app,
+# through the browser tests, into SCREENSHOT_DIR (SCREENSHOT_DIR=docs replaces the committed
+# pictures).
 SCREENSHOT_DIR ?= var/screenshots
 screenshot: $(VENV)/.dev test-tools
 	mkdir -p $(SCREENSHOT_DIR)
 	WATERFALL_SCREENSHOT=$(abspath $(SCREENSHOT_DIR))/waterfall.png \
 	METRICS_SCREENSHOT=$(abspath $(SCREENSHOT_DIR))/prometheus.png \
+	WEBAPP_SCREENSHOT=$(abspath $(SCREENSHOT_DIR))/web-app.png \
 		$(EMBEDDED_ENV) $(BIN)/pytest -q -m browser
 
 lint: $(VENV)/.dev

@@ -1,5 +1,6 @@
-"""Who each request acts for: a user's bearer token (or API_TOKEN, with staff rights), a staff
-member's admin session for reading, or — only while API_OPEN — no one.
+"""Who each request acts for: a user's bearer token (or API_TOKEN, with staff rights), a signed-in
+user's session (the web app's, or the admin's) — writing only with its CSRF token — or, only
+while API_OPEN, no one.
 
 The middleware only attaches the resolution to the request; the API's views ask for it
 (labdropbox.api.callers.caller_of), so pages that need no caller pay nothing for it.
@@ -13,10 +14,11 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts.tokens import caller_for_token
 from labdropbox.api.callers import ANONYMOUS, Caller, caller_for_user
-from labdropbox.api.errors import Unauthorized
+from labdropbox.api.errors import CsrfFailed, Unauthorized
 from labdropbox.api.requests import SAFE_METHODS, bearer_token
 
 
@@ -37,18 +39,31 @@ def resolve_caller(request: HttpRequest) -> Caller:
     token = bearer_token(request.headers.get("Authorization", ""))
     if token is not None:
         return caller_for_token(token)
-    staff = staff_session(request)
-    if staff is not None:
-        return staff
+    member = session_caller(request)
+    if member is not None:
+        return member
     if settings.API_OPEN:
         return ANONYMOUS
     raise Unauthorized()
 
 
-def staff_session(request: HttpRequest) -> Caller | None:
-    """A staff member logged into the admin, reading: the admin's download links use this.
-    Only for reading, because the API is exempt from CSRF checks."""
+def session_caller(request: HttpRequest) -> Caller | None:
+    """A user signed in to the web app or the admin, with the same rights as their token. The
+    API takes no CSRF token from programs, so a session's write must bring one (the web app's
+    fetches send it as X-CSRFToken): without it, another site's page could write as the user."""
     user = getattr(request, "user", None)
-    if request.method in SAFE_METHODS and user and user.is_active and user.is_staff:
-        return caller_for_user(user)
-    return None
+    if not (user and user.is_authenticated and user.is_active):
+        return None
+    if request.method not in SAFE_METHODS:
+        refused = CSRF_CHECK.process_view(request, csrf_checked, (), {})
+        if refused is not None:
+            raise CsrfFailed()
+    return caller_for_user(user)
+
+
+def csrf_checked(request: HttpRequest) -> HttpResponseBase:
+    """What Django's CSRF check is asked about: a view that is not exempt (the API's are)."""
+    raise NotImplementedError("never called: only its CSRF exemption is looked at")
+
+
+CSRF_CHECK = CsrfViewMiddleware(csrf_checked)

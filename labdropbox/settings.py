@@ -134,6 +134,10 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "labdropbox.proxies.client_address"
 AXES_VERBOSE = False
+# The web app's sign-in page (the admin has its own); where signing in and out lead.
+LOGIN_URL = "web:sign-in"
+LOGIN_REDIRECT_URL = "web:browse"
+LOGOUT_REDIRECT_URL = "web:sign-in"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
@@ -153,6 +157,7 @@ INSTALLED_APPS = [
     "accounts",
     "metrics",
     "dav",
+    "web",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,8 @@ urlpatterns = [
     path("dav/", dav, name="dav"),
     path("dav/<path:path>", dav, name="dav-path"),
     path("", include("files.urls")),
+    # The members' web app: / (their tree) and the pages under /app/.
+    path("", include("web.urls")),
 ]
 
 # Errors Django answers itself are JSON too.

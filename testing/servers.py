@@ -213,11 +213,14 @@ class GunicornServer(HttpServer):
         )
         wait_until_healthy(self.process, self.port, "/health")
 
-    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def manage(
+        self, *args: str, check: bool = True, stdin: str = ""
+    ) -> subprocess.CompletedProcess:
         done = subprocess.run(
             [sys.executable, "manage.py", *args, "-v0"],
             cwd=PROJECT_DIR,
             env=self.env,
+            input=stdin,
             capture_output=True,
             text=True,
         )

@@ -4,6 +4,7 @@ Users' tokens and who sees what: test_access.py."""
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
 from testing.uploads import payload
 
@@ -80,18 +81,27 @@ def test_readiness_details_only_with_credentials(client, token, settings):
     assert all(check["detail"] for check in private.values())
 
 
-def test_a_staff_session_may_read_but_not_write_without_the_token(client, token, admin_user):
-    file_id = client.put(
+def test_a_session_writes_only_with_its_csrf_token(token, admin_user):
+    """The admin's download links and the web app act with the signed-in user's rights; a write
+    from a session must carry the CSRF token (else any site could post as the user)."""
+    browser = Client(enforce_csrf_checks=True)
+    file_id = browser.put(
         "/write?name=a",
         data=payload(10),
         content_type="x/y",
         HTTP_AUTHORIZATION=f"Bearer {TOKEN}",
     ).json()["file_id"]
-    client.force_login(admin_user)  # the admin's download link
+    browser.force_login(admin_user)
 
-    assert client.get(f"/read/{file_id}").status_code == 200
-    assert client.put("/write?name=b", data=b"x", content_type="x/y").status_code == 401
-    assert client.delete(f"/files/{file_id}").status_code == 401
+    assert browser.get(f"/read/{file_id}").status_code == 200
+    refused = browser.put("/write?name=b", data=b"x", content_type="x/y")
+    assert (refused.status_code, refused.json()["error"]) == (403, "csrf_failed")
+    assert browser.delete(f"/files/{file_id}").status_code == 403
+    browser.get("/")  # a page of the web app sets the CSRF cookie
+    csrf = {"HTTP_X_CSRFTOKEN": browser.cookies["csrftoken"].value}
+    written = browser.put("/write?name=b", data=b"x", content_type="x/y", **csrf)
+    assert written.status_code == 201
+    assert browser.delete(f"/files/{file_id}", **csrf).status_code == 204
 
 
 @pytest.mark.parametrize(

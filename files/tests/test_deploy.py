@@ -286,7 +286,16 @@ def test_the_image_context_holds_the_service_and_no_test_code_or_local_state():
     parts = {part for path in context for part in Path(path).parts}
     top = {path for path in context if "/" not in path}
 
-    assert {"manage.py", "labdropbox", "files", "accounts", "traces", "metrics", "dav"} <= top
+    assert {
+        "manage.py",
+        "labdropbox",
+        "files",
+        "accounts",
+        "traces",
+        "metrics",
+        "dav",
+        "web",
+    } <= top
     assert "deploy/gunicorn.conf.py" in context and "requirements/base.txt" in context
     assert not parts & {"tests", "testing", "bench", "node_modules", ".git", ".venv", "var"}
     assert not any(

@@ -6,6 +6,8 @@ from collections.abc import Iterable
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
 
 from files import spans
 from files.downloads import conditional_answer, download_headers, requested_range
@@ -17,9 +19,10 @@ from files.operations.write import write_file
 from files.views.answers import conditions
 from labdropbox.api.bodies import request_body
 from labdropbox.api.callers import Caller
-from labdropbox.api.errors import InvalidName
+from labdropbox.api.errors import InvalidName, LinkNotFound
 from labdropbox.api.responses import JsonAnswer
 from labdropbox.api.views import api_view
+from labdropbox.pages import prefers_html, secured
 
 
 @api_view("PUT", "POST")
@@ -70,11 +73,34 @@ def read(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponseBase
 
 @api_view("GET", "HEAD", public=True)
 def shared(request: HttpRequest, token: str) -> HttpResponseBase:
-    """A share link: /read's answer, for whoever has the link (no token), while it is live."""
+    """A share link: /read's answer, for whoever has the link (no token), while it is live. A
+    browser opening it (Accept: text/html) gets a page with the file's name and size and a
+    download button (`?download=1`) instead; that page counts no download."""
+    if prefers_html(request.headers.get("Accept", "")) and "download" not in request.GET:
+        return share_page(request, token)
     link = find_live_link(token)
     attributes = {"share_link.id": str(link.id)}
     with FileRead(str(link.file_id), None, spans.READ_SHARED_FILE, attributes) as file_read:
-        return send_file(request, file_read, link)
+        response = send_file(request, file_read, link)
+    patch_vary_headers(response, ["Accept"])
+    return response
+
+
+def share_page(request: HttpRequest, token: str) -> HttpResponseBase:
+    """The link's page; "not found" also once its downloads have all started (resuming one
+    still works, but a new download from the button would not)."""
+    try:
+        link = find_live_link(token)
+    except LinkNotFound:
+        link = None
+    if link is None or (link.max_downloads is not None and link.downloads >= link.max_downloads):
+        context, status = {}, 404
+    else:
+        context, status = {"link": link, "file": link.file}, 200
+    response = render(request, "files/shared.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    patch_vary_headers(response, ["Accept"])
+    return secured(response)
 
 
 def send_file(

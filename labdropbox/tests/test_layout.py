@@ -10,7 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("labdropbox", "accounts", "metrics", "traces", "files", "dav", "testing", "bench")
+PACKAGES = (
+    "labdropbox",
+    "accounts",
+    "metrics",
+    "traces",
+    "files",
+    "dav",
+    "web",
+    "testing",
+    "bench",
+)
 # Shared test and benchmark machinery: it may use anything, and production code never uses it.
 TOOLS = {"testing", "bench"}
 # The project's entry points assemble the apps (the URLconf, the WSGI application): they import

@@ -53,6 +53,13 @@ class CrossOriginRefused(ClientError):
     status, code = 403, "cross_origin_refused"
 
 
+class CsrfFailed(ClientError):
+    status, code = 403, "csrf_failed"
+    default_detail = (
+        "a signed-in session writes only with its CSRF token (X-CSRFToken); programs use a token"
+    )
+
+
 class MetricsForbidden(ClientError):
     status, code = 403, "forbidden"
     default_detail = "metrics are for METRICS_TOKEN holders and METRICS_ALLOWED_NETWORKS"
