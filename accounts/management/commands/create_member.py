@@ -21,7 +21,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
         parser.add_argument(
-            "--quota-mb", type=int, default=None, help="their quota in MiB (default: the site's)"
+            "--quota-mb",
+            type=int,
+            default=None,
+            help="their quota in MiB (default: DEFAULT_QUOTA_MB)",
         )
 
     def handle(self, *args: object, username: str, quota_mb: int | None, **options: object) -> None:
