@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench import latency, memory, resumable, small, throughput, tree, webdav
+from bench import latency, memory, resumable, small, throughput, tree, webapp, webdav
 from bench.harness import FULL, SMOKE, Harness, Plan
 from testing.servers import PROJECT_DIR
 
@@ -77,6 +77,8 @@ GOALS: dict[str, tuple[str, float] | None] = {
     "propfind_10k_seconds": None,
     # The answer is streamed: the worker's memory does not grow with the folder.
     "propfind_10k_rss_growth_mib": ("<=", 16),
+    # The web app: a big upload through the page (tus-js-client in Chromium) ÷ tuspy's.
+    "web_upload_vs_tuspy": (">=", 0.7),
 }
 
 MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
@@ -88,6 +90,7 @@ MEASUREMENTS: dict[str, tuple[list[str], Callable[[Harness], None]]] = {
     "small": (small.FIGURES, small.measure_small_files),
     "tree": (tree.FIGURES, tree.measure_tree),
     "webdav": (webdav.FIGURES, webdav.measure_webdav),
+    "webapp": (webapp.FIGURES, webapp.measure_webapp),
 }
 
 

@@ -79,6 +79,11 @@ def api(page: Any, method: str, url: str, data: Any = None) -> Any:
     return answer
 
 
+def put(page: Any, path: str, data: bytes) -> str:
+    """A file written through the API under the page's session; its id."""
+    return api(page, "PUT", f"/write?path={path}", data).json()["file_id"]
+
+
 def random_file(folder: Path, name: str, size: int) -> Path:
     path = folder / name
     path.write_bytes(os.urandom(size))
@@ -170,6 +175,20 @@ def test_an_upload_broken_by_a_reload_resumes_when_the_file_is_chosen_again(page
     assert page.locator("#unfinished").is_hidden()
 
 
+def test_uploading_onto_a_file_makes_a_new_version_of_it(page, tmp_path):
+    file_id = put(page, "/same.bin", b"the first version")
+    source = random_file(tmp_path, "same.bin", MIB + 1)
+    page.reload()
+
+    page.set_input_files("#pick-files", str(source))
+
+    assert wait_for_uploads(page, 1)[0]["state"] == "done"
+    assert entries(page, "/")["same.bin"]["file_id"] == file_id
+    assert stored(page, file_id) == source.read_bytes()
+    versions = page.request.get(f"/files/{file_id}/versions").json()["versions"]
+    assert [version["size"] for version in versions] == [MIB + 1, len(b"the first version")]
+
+
 def test_a_folder_of_nested_files_uploads_with_its_tree(page, tmp_path):
     tree = tmp_path / "survey"
     (tree / "site-a" / "raw").mkdir(parents=True)
@@ -188,11 +207,6 @@ def test_a_folder_of_nested_files_uploads_with_its_tree(page, tmp_path):
         entry = entries(page, folder)[name]
         assert entry["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     page.wait_for_selector('tr[data-name="survey"]')  # the listing was refreshed in place
-
-
-def put(page: Any, path: str, data: bytes) -> str:
-    """A file written through the API under the page's session; its id."""
-    return api(page, "PUT", f"/write?path={path}", data).json()["file_id"]
 
 
 def test_creating_moving_renaming_deleting_restoring_and_versions(page):
@@ -242,6 +256,9 @@ def test_uploading_and_sharing_with_the_keyboard_alone(page, chromium, web_servi
     source = random_file(tmp_path, "data set.bin", 2 * MIB + 3)
     page.goto("/")
 
+    # Listening before the key press turns Chromium's file-chooser interception on in time
+    # (Playwright asks for it without waiting for an answer when a listener is added).
+    page.on("filechooser", lambda chooser: None)
     tab_to(page, "#upload-files")
     with page.expect_file_chooser() as chooser:
         page.keyboard.press("Enter")
