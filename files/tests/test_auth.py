@@ -26,6 +26,7 @@ PROTECTED = [
     ("delete", "/uploads/0b5d3c26-0000-0000-0000-000000000000"),
 ]
 TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
@@ -102,6 +103,9 @@ def test_a_session_writes_only_with_its_csrf_token(token, admin_user):
     written = browser.put("/write?name=b", data=b"x", content_type="x/y", **csrf)
     assert written.status_code == 201
     assert browser.delete(f"/files/{file_id}", **csrf).status_code == 204
+    # A form-encoded body is never read to look for the token in it: it is the upload.
+    form = browser.post("/write?name=c", data="a=b", content_type=FORM, **csrf)
+    assert (form.status_code, form.json()["error"]) == (403, "csrf_failed")
 
 
 @pytest.mark.parametrize(

@@ -133,34 +133,43 @@ def test_an_upload_cut_off_by_the_network_resumes_to_identical_bytes(page, tmp_p
     assert stored(page, file["file_id"]) == source.read_bytes()
 
 
-def test_an_upload_broken_by_a_reload_resumes_when_the_file_is_chosen_again(page, tmp_path):
-    source = random_file(tmp_path, "reload.bin", 30 * MIB)
-    created: list[str] = []  # each new upload's URL
+def upload_with_the_second_patch_held(page: Any, source: Path) -> str:
+    """Start uploading `source` from the page and hold its second PATCH (never sent, never
+    answered) until the test lets go; the upload's URL, which has its first 8 MiB by then."""
+    created: list[str] = []
     held: list[Any] = []
 
     def note_creation(response: Any) -> None:
         if response.request.method == "POST" and response.url.endswith("/uploads/"):
             created.append(urljoin(response.url, response.headers["location"]))
 
-    page.on("response", note_creation)
-
-    def hold_the_second_patch(route: Any) -> None:
+    def hold(route: Any) -> None:
         if route.request.method == "PATCH" and not held:
-            if getattr(hold_the_second_patch, "seen", False):
-                held.append(route)  # never answered: the reload cancels it
+            if getattr(hold, "seen", False):
+                held.append(route)
                 return
-            hold_the_second_patch.seen = True  # type: ignore[attr-defined]
+            hold.seen = True  # type: ignore[attr-defined]
         route.continue_()
 
-    page.route("**/uploads/**", hold_the_second_patch)
+    page.on("response", note_creation)
+    page.route("**/uploads/**", hold)
     page.set_input_files("#pick-files", str(source))
     while not held:
         page.wait_for_timeout(50)  # lets Playwright dispatch the route events
+    page.remove_listener("response", note_creation)
     [upload_url] = created
     offset = page.request.head(upload_url, headers={"Tus-Resumable": "1.0.0"})
     assert offset.headers["upload-offset"] == str(PATCH_SIZE)
+    return upload_url
+
+
+def test_an_upload_broken_by_a_reload_resumes_when_the_file_is_chosen_again(page, tmp_path):
+    source = random_file(tmp_path, "reload.bin", 30 * MIB)
+    upload_url = upload_with_the_second_patch_held(page, source)
     page.unroute("**/uploads/**")
-    page.reload()
+    page.reload()  # cancels the held PATCH
+    created: list[str] = []
+    page.on("request", lambda r: created.append(r.url) if r.method == "POST" else None)
 
     unfinished = page.locator("#unfinished-list li")
     assert unfinished.count() == 1 and "/reload.bin" in unfinished.inner_text()
@@ -170,9 +179,25 @@ def test_an_upload_broken_by_a_reload_resumes_when_the_file_is_chosen_again(page
     assert rows[0]["state"] == "done", rows
     file = entries(page, "/")["reload.bin"]
     assert file["file_id"] == upload_url.rsplit("/", 1)[1]  # the same upload, resumed
-    assert len(created) == 1
+    assert created == []  # no new upload was made
     assert stored(page, file["file_id"]) == source.read_bytes()
     assert page.locator("#unfinished").is_hidden()
+
+
+def test_pausing_and_resuming_an_upload(page, tmp_path):
+    source = random_file(tmp_path, "paused.bin", 30 * MIB)
+    upload_url = upload_with_the_second_patch_held(page, source)
+
+    page.click('button[aria-label="Pause /paused.bin"]')  # aborts the held PATCH
+    page.unroute("**/uploads/**")
+    assert upload_rows(page)[0]["state"] == "paused"
+    page.click('button[aria-label="Resume /paused.bin"]')
+    rows = wait_for_uploads(page, 1)
+
+    assert rows[0]["state"] == "done", rows
+    file = entries(page, "/")["paused.bin"]
+    assert file["file_id"] == upload_url.rsplit("/", 1)[1]
+    assert stored(page, file["file_id"]) == source.read_bytes()
 
 
 def test_uploading_onto_a_file_makes_a_new_version_of_it(page, tmp_path):
@@ -240,6 +265,21 @@ def test_creating_moving_renaming_deleting_restoring_and_versions(page):
     assert entries(page, "/archive")["minutes.txt"]["file_id"] == file_id
     versions = page.request.get(f"/files/{file_id}/versions").json()["versions"]
     assert len(versions) == 3  # one, two, and one restored: nothing lost
+
+    page.goto(f"/app/files/{file_id}")
+    page.fill("#copy-path", "/copy.txt")
+    with page.expect_navigation():
+        page.get_by_role("button", name="Copy", exact=True).click()
+    copied = entries(page, "/")["copy.txt"]["file_id"]
+    assert page.url.endswith(f"/app/files/{copied}") and stored(page, copied) == b"version one"
+    with page.expect_navigation():
+        page.get_by_role("button", name="Delete (to the trash)").click()
+    page.goto("/app/trash")
+    page.once("dialog", lambda dialog: dialog.accept())  # "Purge copy.txt for good?"
+    with page.expect_navigation():
+        page.click('button[aria-label="Purge copy.txt"]')
+    assert page.request.get("/trash").json()["entries"] == []
+    assert page.request.get(f"/read/{copied}").status == 404
 
 
 def tab_to(page: Any, selector: str) -> None:

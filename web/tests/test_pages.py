@@ -21,6 +21,9 @@ pytestmark = pytest.mark.django_db
 
 WEB = Path(__file__).resolve().parent.parent
 HTML = {"HTTP_ACCEPT": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what browsers send
+# The web app's scripts send the session's CSRF token with every write; Django's test client does
+# not check its value (enforce_csrf_checks is off: test_auth does), but the API wants it there.
+CSRF = {"HTTP_X_CSRFTOKEN": "not checked here"}
 
 
 class Rows(HTMLParser):
@@ -48,6 +51,7 @@ def member(client):
     user.set_password("correct horse battery")
     user.save()
     client.force_login(user)
+    client.defaults.update(CSRF)
     return user
 
 
@@ -121,7 +125,7 @@ def test_the_tree_lists_folders_first_sorts_and_pages(client, member, monkeypatc
 
 
 def test_a_member_sees_only_their_own_tree(client, member):
-    other = Client()
+    other = Client(**CSRF)
     other.force_login(make_user("bob")[0])
     secret = put(other, "/secret/plans.txt", b"plans")
 
@@ -179,6 +183,7 @@ def test_the_trash_page_lists_what_was_deleted(client, member):
 def test_the_quota_bar_shows_use_against_the_quota(client):
     user, _ = make_user("q", quota_bytes=10 * 1024 * 1024)
     client.force_login(user)
+    client.defaults.update(CSRF)
     put(client, "/big.bin", payload(1024 * 1024))
 
     page = client.get("/").content.decode()
