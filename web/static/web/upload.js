@@ -141,7 +141,7 @@
     item.upload.findPreviousUploads().then((previous) => {
       if (previous.length) item.upload.resumeFromPreviousUpload(previous[0])
       item.upload.start()
-    })
+    }, () => item.upload.start()) // no localStorage (a private window): a fresh upload
   }
 
   function settle (item) {
@@ -233,6 +233,7 @@
   // Uploads a reload (or a crash) left unfinished: listed, so the member knows to pick them
   // again; or discarded, which ends them on the server too.
   function showUnfinished () {
+    try { if (!window.localStorage) return } catch (blocked) { return } // storage turned off
     const list = document.getElementById('unfinished-list')
     list.replaceChildren()
     const prefix = 'tus::' + ['labdropbox', USER, ''].join('|')
