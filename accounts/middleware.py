@@ -42,6 +42,10 @@ def resolve_caller(request: HttpRequest) -> Caller:
     member = session_caller(request)
     if member is not None:
         return member
+    if settings.CSRF_HEADER_NAME in request.META:
+        # A page's script whose session has ended (signed out in another tab, expired): never
+        # the open API's no one, which would put its upload in the shared tree.
+        raise Unauthorized("the session has ended: sign in again")
     if settings.API_OPEN:
         return ANONYMOUS
     raise Unauthorized()

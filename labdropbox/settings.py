@@ -134,10 +134,9 @@ AXES_LOCKOUT_PARAMETERS = ["ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "labdropbox.proxies.client_address"
 AXES_VERBOSE = False
-# The web app's sign-in page (the admin has its own); where signing in and out lead.
+# The web app's sign-in page (the admin has its own), and where signing in leads.
 LOGIN_URL = "web:sign-in"
 LOGIN_REDIRECT_URL = "web:browse"
-LOGOUT_REDIRECT_URL = "web:sign-in"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",

@@ -76,12 +76,18 @@ def shared(request: HttpRequest, token: str) -> HttpResponseBase:
     """A share link: /read's answer, for whoever has the link (no token), while it is live. A
     browser opening it (Accept: text/html) gets a page with the file's name and size and a
     download button (`?download=1`) instead; that page counts no download."""
-    if prefers_html(request.headers.get("Accept", "")) and "download" not in request.GET:
+    browser = prefers_html(request.headers.get("Accept", ""))
+    if browser and "download" not in request.GET:
         return share_page(request, token)
-    link = find_live_link(token)
-    attributes = {"share_link.id": str(link.id)}
-    with FileRead(str(link.file_id), None, spans.READ_SHARED_FILE, attributes) as file_read:
-        response = send_file(request, file_read, link)
+    try:
+        link = find_live_link(token)
+        attributes = {"share_link.id": str(link.id)}
+        with FileRead(str(link.file_id), None, spans.READ_SHARED_FILE, attributes) as file_read:
+            response = send_file(request, file_read, link)
+    except LinkNotFound:
+        if browser:  # its page's button, after the link stopped: the page that says so
+            return share_page(request, token)
+        raise
     patch_vary_headers(response, ["Accept"])
     return response
 

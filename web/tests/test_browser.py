@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import pytest
+from playwright.sync_api import expect
 
 from testing.browser import launch_chromium, serious_violations, sign_in, upload_rows
 from testing.mysql import own_database
@@ -154,8 +156,10 @@ def upload_with_the_second_patch_held(page: Any, source: Path) -> str:
     page.on("response", note_creation)
     page.route("**/uploads/**", hold)
     page.set_input_files("#pick-files", str(source))
-    while not held:
-        page.wait_for_timeout(50)  # lets Playwright dispatch the route events
+    deadline = time.monotonic() + 60
+    while not held:  # Playwright dispatches the route events while the page waits
+        assert time.monotonic() < deadline, upload_rows(page)
+        page.wait_for_timeout(50)
     page.remove_listener("response", note_creation)
     [upload_url] = created
     offset = page.request.head(upload_url, headers={"Tus-Resumable": "1.0.0"})
@@ -181,7 +185,7 @@ def test_an_upload_broken_by_a_reload_resumes_when_the_file_is_chosen_again(page
     assert file["file_id"] == upload_url.rsplit("/", 1)[1]  # the same upload, resumed
     assert created == []  # no new upload was made
     assert stored(page, file["file_id"]) == source.read_bytes()
-    assert page.locator("#unfinished").is_hidden()
+    expect(page.locator("#unfinished")).to_be_hidden()  # once the listing is fetched again
 
 
 def test_pausing_and_resuming_an_upload(page, tmp_path):
@@ -419,3 +423,16 @@ def test_every_page_passes_axe_and_fits_a_phone(chromium, page, web_service, tmp
             tab.wait_for_selector('tr[data-name="scan-2.tif"]')
             tab.screenshot(path=screenshot, full_page=True)
         context.close()
+
+
+def test_a_page_whose_session_ended_sends_its_member_to_sign_in(page):
+    other_tab = page.context.new_page()
+    other_tab.goto("/")
+    with other_tab.expect_navigation():
+        other_tab.get_by_role("button", name="Sign out").click()
+
+    page.fill("#new-folder-name", "too late")
+    with page.expect_navigation():
+        page.press("#new-folder-name", "Enter")
+
+    assert page.url.endswith("/app/sign-in?next=%2F")

@@ -261,7 +261,11 @@ def test_every_page_carries_the_policy_and_no_inline_script(client, member):
         assert response.status_code == 200, url
         assert "default-src 'self'" in response["Content-Security-Policy"], url
         assert response["X-Frame-Options"] == "DENY", url
-    for template in (WEB / "templates").rglob("*.html"):
+    templates = [
+        *(WEB / "templates").rglob("*.html"),
+        WEB.parent / "files/templates/files/shared.html",
+    ]
+    for template in templates:
         text = template.read_text()
         assert not re.search(r"<script(?![^>]*\bsrc=)", text), template
         assert not re.search(r"\son[a-z]+=|\sstyle=", text), template
@@ -275,3 +279,50 @@ def test_the_vendored_tus_client_is_the_version_the_node_tests_lock():
     assert (vendored / "tus.min.js").stat().st_size > 10_000
     assert "MIT License" in (vendored / "LICENSE").read_text()
     assert f"tus-js-client-{version}/tus.min.js" in (WEB / "templates/web/browse.html").read_text()
+
+
+def test_a_page_whose_session_ended_is_refused_not_taken_for_no_one(client, settings):
+    """An open API's anonymous caller writes to the shared tree; a page's script (it sends
+    X-CSRFToken) after its member signed out must not."""
+    settings.API_OPEN = True
+
+    refused = client.put("/write?path=/a.txt", data=b"x", content_type="x/y", **CSRF)
+
+    assert (refused.status_code, refused.json()["error"]) == (401, "unauthorized")
+    assert client.put("/write?path=/a.txt", data=b"x", content_type="x/y").status_code == 201
+
+
+def test_a_link_whose_downloads_all_began_is_shown_used_up(client, member):
+    file_id = put(client, "/once.txt", b"once")
+    link = share(client, file_id, max_downloads=1)
+    b"".join(Client().get(link).streaming_content)
+
+    page = client.get(f"/app/files/{file_id}").content.decode()
+
+    assert ">used up<" in page and ">live<" not in page
+    button = Client().get(link + "?download=1", **HTML)  # the page's button, too late
+    assert button.status_code == 404 and b"Link not found" in button.content
+
+
+def test_a_file_pages_breadcrumbs_lead_to_its_folders(client, member):
+    file_id = put(client, "/a/b/c.txt", b"c")
+
+    page = client.get(f"/app/files/{file_id}").content.decode()
+
+    assert 'href="/?path=%2Fa%2Fb"' in page
+    assert "?path=%2Fa%2Fb%2Fc.txt" not in page
+
+
+def test_signing_in_again_with_next_at_the_sign_in_page_goes_home(client, member):
+    response = client.get("/app/sign-in?next=/app/sign-in")
+
+    assert (response.status_code, response["Location"]) == (302, "/")
+
+
+def test_signing_out_of_the_admin_keeps_the_admins_page(client, admin_user):
+    client.force_login(admin_user)
+
+    response = client.post("/admin/logout/")
+
+    assert response.status_code == 200 and b"Logged out" in response.content
+    assert client.post("/app/sign-out")["Location"] == "/app/sign-in"

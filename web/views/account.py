@@ -9,10 +9,21 @@ from django.urls import reverse_lazy
 
 from web.pages import secured_view
 
-sign_in = secured_view(
-    auth.LoginView.as_view(template_name="web/sign_in.html", redirect_authenticated_user=True)
-)
-sign_out = secured_view(auth.LogoutView.as_view())
+
+class SignIn(auth.LoginView):
+    template_name = "web/sign_in.html"
+    redirect_authenticated_user = True
+
+    def get_redirect_url(self) -> str:
+        """Where `next` leads, unless that is this page (signed in already, Django would call
+        it a loop and fail): then the member's files."""
+        target = super().get_redirect_url()
+        return "" if target.split("?")[0] == self.request.path else target
+
+
+sign_in = secured_view(SignIn.as_view())
+# The admin's sign-out keeps its own page; the web app's leads back to its sign-in.
+sign_out = secured_view(auth.LogoutView.as_view(next_page="web:sign-in"))
 password_change = secured_view(
     auth.PasswordChangeView.as_view(
         template_name="web/password.html",

@@ -32,7 +32,7 @@ def file_page(request: HttpRequest, caller: Caller, file_id: str) -> HttpRespons
             "file": file,
             "path": path,
             "folder_path": path.rsplit("/", 1)[0] or "/",
-            "crumbs": crumbs(path),
+            "crumbs": crumbs(path.rsplit("/", 1)[0] or "/"),  # its folders; the name is the title
             "versions": versions[:SHOWN],
             "more_versions": len(versions) > SHOWN,
             "links": [link_state(link) for link in links[:SHOWN]],
@@ -49,8 +49,8 @@ def link_state(link: ShareLink) -> dict[str, object]:
         state = "revoked"
     elif link.expires_at is not None and link.expires_at <= timezone.now():
         state = "expired"
-    elif link.is_spent:
-        state = "used up"
+    elif link.is_spent or (link.max_downloads is not None and link.downloads >= link.max_downloads):
+        state = "used up"  # (a download it began may still be resumed)
     else:
         state = "live"
     return {"link": link, "state": state}

@@ -25,6 +25,9 @@ const LabDropbox = (() => {
         credentials: 'same-origin',
         body: body === undefined ? undefined : JSON.stringify(body)
       })
+      if (response.status === 401) { // the session ended: sign in again, and come back here
+        location.assign('/app/sign-in?next=' + encodeURIComponent(location.pathname + location.search))
+      }
       const text = await response.text()
       let data = {}
       try { data = text ? JSON.parse(text) : {} } catch (error) { data = { detail: text } }

@@ -18,6 +18,7 @@
   const all = []
   let running = 0
   let stored = 0
+  let walking = 0 // dropped folders still being read: the queue is not done while one is
 
   if (!window.tus || !tus.isSupported) {
     document.getElementById('drop').textContent = 'This browser cannot upload here (no File API).'
@@ -33,6 +34,7 @@
     let detail = ''
     try { detail = JSON.parse(response.getBody()).detail || '' } catch (ignored) { detail = response.getBody() || '' }
     const status = response.getStatus()
+    if (status === 401) return 'Signed out: sign in again, then choose the file again to go on.'
     if (status === 507) return 'Not enough space: this file would take you over your quota. ' + detail
     if (status === 413) return 'Too large: ' + detail
     if (status === 409) return 'Name conflict: ' + detail
@@ -83,8 +85,9 @@
   }
 
   function overall () {
-    const total = all.reduce((sum, item) => sum + item.file.size, 0)
-    const sent = all.reduce((sum, item) => sum + item.sent, 0)
+    const counted = all.filter((item) => item.state !== 'failed')
+    const total = counted.reduce((sum, item) => sum + item.file.size, 0)
+    const sent = counted.reduce((sum, item) => sum + item.sent, 0)
     const bar = document.getElementById('overall')
     bar.max = Math.max(total, 1)
     bar.value = sent
@@ -103,12 +106,18 @@
 
   function next () {
     while (running < AT_ONCE && queue.length) start(queue.shift())
-    if (running === 0 && queue.length === 0) finished()
+    if (running === 0 && queue.length === 0 && walking === 0) finished()
   }
 
   function start (item) {
     running += 1
+    if (item.upload) { // resumed after a pause: it knows its URL and asks the server's offset
+      show(item, 'uploading', 'resuming')
+      item.upload.start()
+      return
+    }
     show(item, 'uploading', 'starting')
+    item.pause.disabled = true // until the upload exists on the server: see onUploadUrlAvailable
     item.upload = new tus.Upload(item.file, {
       endpoint: '/uploads/',
       chunkSize: CHUNK,
@@ -118,6 +127,7 @@
       fingerprint: (file) => Promise.resolve(fingerprint(item.path, file)),
       removeFingerprintOnSuccess: true,
       onShouldRetry: retryable,
+      onUploadUrlAvailable () { item.pause.disabled = false },
       onProgress (sent) {
         item.sent = sent
         item.bar.value = sent
@@ -150,13 +160,17 @@
     next()
   }
 
+  // A paused upload gives its place to the next one; resumed, it waits for a place again.
   function toggle (item) {
     if (item.state === 'uploading') {
       item.upload.abort() // keeps the upload on the server: it goes on from its offset
       show(item, 'paused', 'paused')
+      running -= 1
+      next()
     } else if (item.state === 'paused') {
-      show(item, 'uploading', 'resuming')
-      item.upload.start()
+      show(item, 'waiting', 'waiting')
+      queue.unshift(item)
+      next()
     }
   }
 
@@ -174,7 +188,9 @@
       if (now && then) now.replaceWith(then)
     }
     const failures = all.filter((item) => item.state === 'failed').length
-    say(failures ? `Uploads finished; ${failures} failed.` : 'Uploads finished.', failures > 0)
+    const paused = all.filter((item) => item.state === 'paused').length
+    if (failures) say(`Uploads finished; ${failures} failed.`, true)
+    else say(paused ? `Uploads finished but ${paused} paused.` : 'Uploads finished.')
     showUnfinished()
   }
 
@@ -224,7 +240,10 @@
     document.getElementById('drop').classList.remove('drop-target')
     const entries = [...event.dataTransfer.items].map((item) => item.webkitGetAsEntry && item.webkitGetAsEntry())
     if (entries.every(Boolean)) {
+      walking += 1
       entries.reduce((done, entry) => done.then(() => walk(entry)), Promise.resolve())
+        .catch((error) => say('Reading the dropped folder failed: ' + error.message, true))
+        .finally(() => { walking -= 1; next() })
     } else {
       for (const file of event.dataTransfer.files) add(file, file.name)
     }
