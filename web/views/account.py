@@ -14,11 +14,13 @@ class SignIn(auth.LoginView):
     template_name = "web/sign_in.html"
     redirect_authenticated_user = True
 
-    def get_redirect_url(self) -> str:
+    def get_success_url(self) -> str:
         """Where `next` leads, unless that is this page (signed in already, Django would call
         it a loop and fail): then the member's files."""
-        target = super().get_redirect_url()
-        return "" if target.split("?")[0] == self.request.path else target
+        target = super().get_success_url()
+        if target.split("?")[0] == self.request.path:
+            return self.get_default_redirect_url()
+        return target
 
 
 sign_in = secured_view(SignIn.as_view())
