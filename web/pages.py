@@ -5,7 +5,6 @@ errors shown as a page, and with the Content-Security-Policy."""
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -16,11 +15,9 @@ from django.shortcuts import render
 
 from files.quotas import usage_of
 from labdropbox.api.callers import Caller, caller_for_user
-from labdropbox.api.errors import as_service_error
+from labdropbox.api.errors import reported_error
 from labdropbox.pages import secured
 from labdropbox.tracing import acting_for
-
-log = logging.getLogger(__name__)
 
 Page = Callable[..., HttpResponseBase]
 
@@ -35,13 +32,9 @@ def member_page(view: Page) -> Page:
             with acting_for(caller.enduser):
                 response = view(request, caller, *args, **kwargs)
         except Exception as exc:
-            error = as_service_error(exc)
+            error = reported_error(request, exc)
             if error is None:
                 raise
-            if error.server_fault:
-                log.warning(
-                    "%s %s: %d %s: %s", request.method, request.path, error.status, error.code, exc
-                )
             response = render(request, "web/error.html", {"error": error}, status=error.status)
         return secured(response)
 

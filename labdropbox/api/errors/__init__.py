@@ -17,7 +17,12 @@ from labdropbox.api.errors.dependencies import (
     StorageUnavailable,
     WriteAbandoned,
 )
-from labdropbox.api.errors.mapping import as_service_error, error_response, json_error
+from labdropbox.api.errors.mapping import (
+    as_service_error,
+    error_response,
+    json_error,
+    reported_error,
+)
 from labdropbox.api.errors.requests import (
     BadRequest,
     BodyTooLarge,
@@ -138,4 +143,5 @@ __all__ = [
     "as_service_error",
     "error_response",
     "json_error",
+    "reported_error",
 ]

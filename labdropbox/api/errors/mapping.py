@@ -36,6 +36,13 @@ def json_error(error: ServiceError) -> JsonAnswer:
 
 def error_response(request: HttpRequest, exc: Exception) -> JsonAnswer | None:
     """The JSON error answer for `exc`, or None for an unexpected exception (let it raise)."""
+    error = reported_error(request, exc)
+    return None if error is None else json_error(error)
+
+
+def reported_error(request: HttpRequest, exc: Exception) -> ServiceError | None:
+    """The ServiceError `exc` stands for, explained and, if it is our fault, logged — whatever
+    form the answer then takes (JSON for the API, a page for the web app); None for a bug."""
     error = as_service_error(exc)
     if error is None:
         return None
@@ -44,4 +51,4 @@ def error_response(request: HttpRequest, exc: Exception) -> JsonAnswer | None:
         error.explained_by(why)
     if error.server_fault:
         log.warning("%s %s: %d %s: %s", request.method, request.path, error.status, error.code, exc)
-    return json_error(error)
+    return error
