@@ -16,7 +16,9 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from files.models import Entry
-from labdropbox.api.errors import InvalidParameter
+from files.names import parse_path
+from files.tree.roots import resolve
+from labdropbox.api.errors import InvalidParameter, NotAFolder
 
 # sort -> the column after `kind`; `id` breaks ties.
 SORT_COLUMNS = {"name": "sort_name", "modified": "modified_at", "size": "size"}
@@ -26,6 +28,23 @@ SORT_COLUMNS = {"name": "sort_name", "modified": "modified_at", "size": "size"}
 class Page:
     entries: list[Entry]
     next_cursor: str | None
+
+
+def folder_at(root: Entry, raw_path: str) -> tuple[Entry, list[str]]:
+    """The folder at a path of the tree, as the client wrote the path, and the path's names;
+    NotAFolder where the path names a file."""
+    names = parse_path(raw_path)
+    folder = resolve(root, names)
+    if folder.kind != Entry.Kind.FOLDER:
+        raise NotAFolder(f"{raw_path} is a file")
+    return folder, names
+
+
+def descending(order: str) -> bool:
+    """A listing's `order`: asc or desc."""
+    if order not in ("asc", "desc"):
+        raise InvalidParameter("order is asc or desc")
+    return order == "desc"
 
 
 def list_folder(folder: Entry, sort: str, descending: bool, cursor: str | None, limit: int) -> Page:

@@ -10,11 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from files import spans
 from files.metadata import get_visible_file_meta
 from files.models import Entry
-from files.names import parse_path, parse_place
+from files.names import parse_place
 from files.spans import tracer
-from files.tree.listing import list_folder
+from files.tree.listing import descending, folder_at, list_folder
 from files.tree.moves import copy, move
-from files.tree.roots import path_of, resolve, tree_of, visible
+from files.tree.roots import path_of, tree_of, visible
 from files.tree.trash import trash
 from files.tree.versions import restore_version, versions_of
 from files.views.answers import (
@@ -27,7 +27,7 @@ from files.views.answers import (
     version_json,
 )
 from labdropbox.api.callers import Caller
-from labdropbox.api.errors import InvalidParameter, NotAFolder
+from labdropbox.api.errors import InvalidParameter
 from labdropbox.api.requests import query_int
 from labdropbox.api.responses import JsonAnswer
 from labdropbox.api.views import api_view
@@ -61,17 +61,12 @@ def files_list(request: HttpRequest, caller: Caller) -> HttpResponse:
 
 
 def folder_listing(request: HttpRequest, caller: Caller) -> HttpResponse:
-    names = parse_path(request.GET["path"])
     sort = request.GET.get("sort", "name")
-    order = request.GET.get("order", "asc")
-    if order not in ("asc", "desc"):
-        raise InvalidParameter("order is asc or desc")
+    reverse = descending(request.GET.get("order", "asc"))
     limit = query_int(request, "limit", FOLDER_PAGE, 1, MAX_FOLDER_PAGE)
     with tracer.start_as_current_span(spans.LIST_FOLDER) as span:
-        folder = resolve(tree_of(caller), names)
-        if folder.kind != Entry.Kind.FOLDER:
-            raise NotAFolder(f"{request.GET['path']} is a file")
-        page = list_folder(folder, sort, order == "desc", request.GET.get("cursor"), limit)
+        folder, names = folder_at(tree_of(caller), request.GET["path"])
+        page = list_folder(folder, sort, reverse, request.GET.get("cursor"), limit)
         span.set_attributes({"folder.id": str(folder.id), "entries": len(page.entries)})
     path = "/" + "/".join(names)
     return JsonAnswer(

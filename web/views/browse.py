@@ -10,11 +10,9 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 
 from files.models import Entry
-from files.names import parse_path
-from files.tree.listing import SORT_COLUMNS, list_folder
-from files.tree.roots import path_of, resolve, tree_of
+from files.tree.listing import descending, folder_at, list_folder
+from files.tree.roots import path_of, tree_of
 from labdropbox.api.callers import Caller
-from labdropbox.api.errors import InvalidParameter, NotAFolder
 from web.pages import member_page, storage_of
 
 PAGE_SIZE = 100
@@ -25,13 +23,10 @@ def browse(request: HttpRequest, caller: Caller) -> HttpResponse:
     """`/?path=/a/b&sort=size&order=desc&cursor=…`: one page of one folder."""
     sort = request.GET.get("sort", "name")
     order = request.GET.get("order", "asc")
-    if sort not in SORT_COLUMNS or order not in ("asc", "desc"):
-        raise InvalidParameter(f"sort is one of {', '.join(SORT_COLUMNS)}; order asc or desc")
-    folder = resolve(tree_of(caller), parse_path(request.GET.get("path", "/")))
-    if folder.kind != Entry.Kind.FOLDER:
-        raise NotAFolder(f"{request.GET['path']} is a file")
+    reverse = descending(order)
+    folder, _ = folder_at(tree_of(caller), request.GET.get("path", "/"))
     path = path_of(folder)
-    listing = list_folder(folder, sort, order == "desc", request.GET.get("cursor"), PAGE_SIZE)
+    listing = list_folder(folder, sort, reverse, request.GET.get("cursor"), PAGE_SIZE)
     here = {"path": path, "sort": sort, "order": order}
     return render(
         request,
