@@ -23,6 +23,7 @@ SHOWN = 50  # versions, links and trash entries on a page
 def file_page(request: HttpRequest, caller: Caller, file_id: str) -> HttpResponse:
     file = visible(file_id, caller, Entry.Kind.FILE)
     path = path_of(file)
+    folder_path = path.rsplit("/", 1)[0] or "/"
     versions = list(versions_of(file)[: SHOWN + 1])
     links = list(file_links(file_id, caller)[: SHOWN + 1])
     return render(
@@ -31,8 +32,8 @@ def file_page(request: HttpRequest, caller: Caller, file_id: str) -> HttpRespons
         {
             "file": file,
             "path": path,
-            "folder_path": path.rsplit("/", 1)[0] or "/",
-            "crumbs": crumbs(path.rsplit("/", 1)[0] or "/"),  # its folders; the name is the title
+            "folder_path": folder_path,
+            "crumbs": crumbs(folder_path),  # its folders; its name is the page's title
             "versions": versions[:SHOWN],
             "more_versions": len(versions) > SHOWN,
             "links": [link_state(link) for link in links[:SHOWN]],
