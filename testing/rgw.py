@@ -326,7 +326,9 @@ osd_objectstore = memstore
 memstore_device_bytes = {mem}
 
 [{RGW_NAME}]
-rgw_frontends = beast endpoint=127.0.0.1:{rgw_port}
+# tcp_nodelay: without it a small object's answer waits ~40 ms for the client's delayed ACK
+# (Nagle's algorithm holds the body back behind the headers).
+rgw_frontends = beast endpoint=127.0.0.1:{rgw_port} tcp_nodelay=1
 # RGW alone (not the ceph CLI) fails to authenticate to a cephx-less monitor in the default
 # "secure crc" mode: it logs "get_initial_auth_request returned -13" every 3 s until
 # rgw_init_timeout. auth_client_required = none here as well is not needed (tried).
@@ -683,6 +685,12 @@ class RgwServer(S3Endpoint):
         self.endpoint = state["endpoint"]
         self.access_key = state["access_key"]
         self.secret_key = state["secret_key"]
+        self._pids = list(state["pids"].values())
+
+    @property
+    def pids(self) -> list[int]:
+        """The monitor, the OSD and the gateway: the OSD stores what the gateway is sent."""
+        return self._pids
 
     def stop(self) -> None:
         stop(self.folder, quiet=True)
