@@ -3,6 +3,7 @@ figures it collects, and the clients that time the work (HTTP, curl, wrk, boto3)
 
 from __future__ import annotations
 
+import http.client
 import os
 import re
 import statistics
@@ -165,17 +166,23 @@ def delete(server: GunicornServer, file_id: str) -> None:
         raise RuntimeError(f"delete of {file_id}: {reply.status}")
 
 
-def read_seconds(server: GunicornServer, file_id: str) -> float:
-    """Time to read a whole file, received into a reused buffer and dropped."""
+def read_seconds(
+    server: GunicornServer, file_id: str, connection: http.client.HTTPConnection | None = None
+) -> float:
+    """Time to read a whole file, received into a reused buffer and dropped; on a connection of
+    its own unless one is given (kept alive for the next read)."""
     buffer = bytearray(MIB)
     started = time.perf_counter()
-    connection = server.connection(timeout=600)
+    own = connection is None
+    if connection is None:
+        connection = server.connection(timeout=600)
     connection.request("GET", f"/read/{file_id}")
     response = connection.getresponse()
     expected, received = int(response.getheader("Content-Length") or -1), 0
     while count := response.readinto(buffer):
         received += count
-    connection.close()
+    if own:
+        connection.close()
     if response.status != 200 or received != expected:
         raise RuntimeError(f"read of {file_id}: {response.status}, {received}/{expected} bytes")
     return time.perf_counter() - started

@@ -42,6 +42,10 @@ GOALS: dict[str, tuple[str, float] | None] = {
     # The chunk budget (CHUNK_MEMORY_MB, 128 by default) plus 64 MiB.
     "concurrent_reads_rss_growth_mib": ("<=", 128 + 64),
     "download_vs_s3_direct": (">=", 0.8),
+    # ÷ boto3 that checks each chunk's SHA-256 too, as the service does.
+    "download_vs_s3_direct_sha256": (">=", 0.95),
+    # The service's CPU seconds per GiB read ÷ that careful boto3 client's.
+    "read_cpu_per_gib_vs_sha256_client": ("<=", 1.2),
     "upload_vs_s3_direct": (">=", 0.8),
     "fs_download_vs_nginx": (">=", 0.35),
     # The price of reach: chunks through django-storages' S3Storage ÷ the boto3 store.
@@ -57,6 +61,10 @@ GOALS: dict[str, tuple[str, float] | None] = {
     # Metrics cost at most 3% of a small read's time.
     "small_read_metrics_on_vs_off": (">=", 0.97),
     "small_read_vs_floor_s3_redis": None,
+    # The stack's 1 KiB reads ÷ boto3's GetObject of the same objects on the same S3 server:
+    # reads a second with as many clients, and the p99 of one after another.
+    "small_read_vs_s3_get": (">=", 0.6),
+    "small_read_p99_vs_s3_get_p99": ("<=", 1.5),
     "cache_hit_p50_ms": None,
     "cache_hit_p99_ms": None,
     "cache_miss_p50_ms": None,

@@ -1,15 +1,20 @@
 """Small files: 1 KiB cache-hit reads a second with 8 clients ÷ a trivial Django view on the same
 gunicorn config; the same reads with a user's token ÷ without one; and on the S3 + MariaDB +
-Redis stack the cache hit and miss latencies."""
+Redis stack the reads a second and the cache hit and miss latencies, beside what boto3 gets from
+the same S3 server for the same 1 KiB objects: GetObjects a second with as many threads, and the
+latency of one GetObject after another."""
 
 from __future__ import annotations
 
 import os
 import statistics
+import threading
+import time
+from typing import Any
 
 from bench.harness import (
     Harness,
-    median_of,
+    chunk_keys,
     medians_interleaved,
     percentile,
     read_seconds,
@@ -26,12 +31,18 @@ FIGURES = [
     "small_read_token_vs_open",
     "small_read_metrics_on_vs_off",
     "small_read_vs_floor_s3_redis",
+    "small_read_vs_s3_get",
+    "small_read_p99_vs_s3_get_p99",
     "cache_hit_p50_ms",
     "cache_hit_p99_ms",
     "cache_miss_p50_ms",
     "cache_miss_p99_ms",
 ]
 STACK_FIGURES = FIGURES[3:]
+STACK_BUCKET = "bench-stack"
+CLIENTS = 8  # wrk's connections, boto3's threads
+# Each 1 KiB file is read this many times for the latency percentiles (after one miss each).
+LATENCY_ROUNDS = 5
 
 
 def measure_small_files(harness: Harness) -> None:
@@ -98,25 +109,68 @@ def file_of_a_user(server: GunicornServer, kib: bytes) -> tuple[str, dict[str, s
 
 
 def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> None:
-    """1 KiB reads on S3 + MariaDB + Redis: throughput, and cache hit/miss latency."""
+    """1 KiB reads on S3 + MariaDB + Redis: throughput, and cache hit/miss latency, each beside
+    boto3's GetObject of the same objects on the same S3 server."""
     stack = {
-        **harness.s3_settings("bench-stack"),
+        **harness.s3_settings(STACK_BUCKET),
         "TIDB_HOST": os.environ["TIDB_HOST"],
         "REDIS_HOST": os.environ["REDIS_HOST"],
         "TIDB_DATABASE": recreate_mysql_database(os.environ, f"bench_{os.getpid()}"),
     }
+    seconds = harness.plan.small_seconds
+    client = harness.s3_client()
     with harness.service("stack", **stack) as server:
         ids = [store_file(server, f"s{n}", kib, len(kib)) for n in range(harness.plan.small_files)]
+        keys = [chunk_keys(server, file_id)[0] for file_id in ids]
         url = f"{server.url}/read/{ids[0]}"
         read_seconds(server, ids[0])
-        reads = median_of(
-            harness.plan.repeats, lambda: wrk_requests_per_second(url, harness.plan.small_seconds)
+        get_seconds(client, keys[0])
+        reads, gets = medians_interleaved(
+            harness.plan.repeats,
+            lambda: wrk_requests_per_second(url, seconds, connections=CLIENTS),
+            lambda: gets_per_second(client, keys[0], seconds),
         )
-        misses = [read_seconds(server, file_id) * 1000 for file_id in ids[1:]]
-        hits = [read_seconds(server, file_id) * 1000 for file_id in ids[1:]]
+        connection = server.connection(timeout=60)  # kept open, as boto3 keeps its own
+        misses = [read_seconds(server, file_id, connection) * 1000 for file_id in ids[1:]]
+        rounds = range(LATENCY_ROUNDS)
+        hits = [read_seconds(server, one, connection) * 1000 for _ in rounds for one in ids[1:]]
+        direct = [get_seconds(client, key) * 1000 for _ in rounds for key in keys[1:]]
+        connection.close()
     figures = harness.results.figures
     figures["small_read_vs_floor_s3_redis"] = reads / trivial
-    harness.results.raw["small_reads_per_second"]["s3_mariadb_redis"] = reads
+    figures["small_read_vs_s3_get"] = reads / gets
+    figures["small_read_p99_vs_s3_get_p99"] = percentile(hits, 0.99) / percentile(direct, 0.99)
+    harness.results.raw["small_reads_per_second"] |= {"s3_mariadb_redis": reads, "s3_get": gets}
+    harness.results.raw["s3_get_ms"] = {
+        "p50": statistics.median(direct),
+        "p99": percentile(direct, 0.99),
+    }
     for name, latencies in (("hit", hits), ("miss", misses)):
         figures[f"cache_{name}_p50_ms"] = statistics.median(latencies)
         figures[f"cache_{name}_p99_ms"] = percentile(latencies, 0.99)
+
+
+def get_seconds(client: Any, key: str) -> float:
+    """One boto3 GetObject of a small object, its body read."""
+    started = time.perf_counter()
+    client.get_object(Bucket=STACK_BUCKET, Key=key)["Body"].read()
+    return time.perf_counter() - started
+
+
+def gets_per_second(client: Any, key: str, seconds: float) -> float:
+    """boto3 GetObjects of one small object a second, from CLIENTS threads for `seconds`."""
+    counts = [0] * CLIENTS
+    deadline = time.perf_counter() + seconds
+
+    def loop(slot: int) -> None:
+        while time.perf_counter() < deadline:
+            client.get_object(Bucket=STACK_BUCKET, Key=key)["Body"].read()
+            counts[slot] += 1
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=loop, args=(slot,)) for slot in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)

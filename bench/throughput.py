@@ -1,10 +1,13 @@
 """Throughput against direct storage: the service's download and upload rates ÷ boto3 talking to
-the same S3 server with the same concurrency, and the embedded filesystem store ÷ nginx serving
-the same bytes as a static file. And the price of reach: the service storing its chunks through
-django-storages' S3Storage (CHUNK_STORAGE=django) ÷ its own boto3 store, on the same S3 server."""
+the same S3 server with the same concurrency — as a plain script does, and as a careful one does,
+checking each chunk's SHA-256 as the service does — with the CPU seconds per GiB that each side
+and the S3 server spend; and the embedded filesystem store ÷ nginx serving the same bytes as a
+static file. And the price of reach: the service storing its chunks through django-storages'
+S3Storage (CHUNK_STORAGE=django) ÷ its own S3 store, on the same S3 server."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -13,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from bench.cpu import measuring
 from bench.harness import (
     Harness,
     chunk_keys,
@@ -27,6 +31,8 @@ from testing.storages import django_storage, django_storage_env
 
 FIGURES = [
     "download_vs_s3_direct",
+    "download_vs_s3_direct_sha256",
+    "read_cpu_per_gib_vs_sha256_client",
     "upload_vs_s3_direct",
     "fs_download_vs_nginx",
     "django_s3_download_vs_boto3",
@@ -35,24 +41,36 @@ FIGURES = [
 BUCKET = "bench-throughput"
 
 
+# A way's bytes/s, and the CPU seconds per GiB that each process group spent on it.
+Measured = tuple[float, dict[str, float]]
+
+
 def measure_throughput(harness: Harness) -> None:
     data = os.urandom(harness.plan.big_file)
-    service_up, service_down, keys = service_rates(harness, data, harness.s3_settings(BUCKET))
-    direct_up, direct_down = direct_rates(harness, data, keys)
-    harness.results.figures["upload_vs_s3_direct"] = service_up / direct_up
-    harness.results.figures["download_vs_s3_direct"] = service_down / direct_down
-    harness.results.raw["megabytes_per_second"] = {
-        "service_upload": service_up / 1e6,
-        "s3_direct_upload": direct_up / 1e6,
-        "service_download": service_down / 1e6,
-        "s3_direct_download": direct_down / 1e6,
+    service, keys = service_rates(harness, data, harness.s3_settings(BUCKET))
+    direct = direct_rates(harness, data, keys)
+    rate = {f"service_{way}": service[way][0] for way in service} | {
+        f"s3_direct_{way}": direct[way][0] for way in direct
     }
-    reach_up, reach_down, _keys = service_rates(harness, data, django_s3_settings(harness))
-    harness.results.figures["django_s3_upload_vs_boto3"] = reach_up / service_up
-    harness.results.figures["django_s3_download_vs_boto3"] = reach_down / service_down
+    figures = harness.results.figures
+    figures["upload_vs_s3_direct"] = rate["service_upload"] / rate["s3_direct_upload"]
+    figures["download_vs_s3_direct"] = rate["service_download"] / rate["s3_direct_download"]
+    figures["download_vs_s3_direct_sha256"] = (
+        rate["service_download"] / rate["s3_direct_download_sha256"]
+    )
+    figures["read_cpu_per_gib_vs_sha256_client"] = (
+        service["download"][1]["service"] / direct["download_sha256"][1]["client"]
+    )
+    harness.results.raw["megabytes_per_second"] = {name: r / 1e6 for name, r in rate.items()}
+    harness.results.raw["cpu_seconds_per_gib"] = {
+        f"service_{way}": service[way][1] for way in service
+    } | {f"s3_direct_{way}": direct[way][1] for way in direct}
+    reach, _keys = service_rates(harness, data, django_s3_settings(harness))
+    figures["django_s3_upload_vs_boto3"] = reach["upload"][0] / rate["service_upload"]
+    figures["django_s3_download_vs_boto3"] = reach["download"][0] / rate["service_download"]
     harness.results.raw["megabytes_per_second"] |= {
-        "django_s3storage_upload": reach_up / 1e6,
-        "django_s3storage_download": reach_down / 1e6,
+        "django_s3storage_upload": reach["upload"][0] / 1e6,
+        "django_s3storage_download": reach["download"][0] / 1e6,
     }
     filesystem_vs_nginx(harness, data)
 
@@ -65,30 +83,42 @@ def django_s3_settings(harness: Harness) -> dict[str, str]:
 
 def service_rates(
     harness: Harness, data: bytes, settings: dict[str, str]
-) -> tuple[float, float, list[str]]:
-    """Upload and download bytes/s through the service on S3; the last file's chunk keys."""
+) -> tuple[dict[str, Measured], list[str]]:
+    """Upload and download through the service on S3 (curl the client, its CPU not counted);
+    the last file's chunk keys."""
+    repeats = harness.plan.repeats
     with harness.service("throughput", **settings) as server:
         ids = []
+        processes = {"service": [server.process.pid], "s3": harness.s3.pids}
 
         def upload_rate() -> float:
             started = time.perf_counter()
             ids.append(store_file(server, "big", data, len(data)))
             return len(data) / (time.perf_counter() - started)
 
-        up = median_of(harness.plan.repeats, upload_rate)
+        with measuring(**processes) as uploading:
+            up = median_of(repeats, upload_rate)
         for file_id in ids[:-1]:
             delete(server, file_id)
         url = f"{server.url}/read/{ids[-1]}"
         curl_bytes_per_second(url)
-        down = median_of(harness.plan.repeats, lambda: curl_bytes_per_second(url))
-        return up, down, chunk_keys(server, ids[-1])
+        with measuring(**processes) as downloading:
+            down = median_of(repeats, lambda: curl_bytes_per_second(url))
+        moved = repeats * len(data)
+        return {
+            "upload": (up, {side: uploading.per_gib(side, moved) for side in processes}),
+            "download": (down, {side: downloading.per_gib(side, moved) for side in processes}),
+        }, chunk_keys(server, ids[-1])
 
 
-def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> tuple[float, float]:
-    """boto3's upload (4 at a time) and download (16 at a time) bytes/s on the same S3."""
+def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> dict[str, Measured]:
+    """boto3's upload (4 at a time) and download (16 at a time) on the same S3; and its download
+    checking each chunk's SHA-256 before taking it, as the service does."""
     client = harness.s3_client()
     size = harness.plan.chunk_size
     chunks = [data[i : i + size] for i in range(0, len(data), size)]
+    digests = [hashlib.sha256(chunk).hexdigest() for chunk in chunks]
+    repeats = harness.plan.repeats
 
     def rate(workers: int, job: Callable[[int], Any]) -> float:
         with ThreadPoolExecutor(workers) as pool:
@@ -96,15 +126,29 @@ def direct_rates(harness: Harness, data: bytes, keys: list[str]) -> tuple[float,
             list(pool.map(job, range(len(chunks))))
             return len(data) / (time.perf_counter() - started)
 
+    def measured(workers: int, job: Callable[[int], Any]) -> Measured:
+        with measuring(s3=harness.s3.pids) as use:
+            bytes_per_second = median_of(repeats, lambda: rate(workers, job))
+        moved = repeats * len(data)
+        return bytes_per_second, {side: use.per_gib(side, moved) for side in use.seconds}
+
     def put(index: int) -> None:
         client.put_object(Bucket=BUCKET, Key=f"direct/{index}", Body=chunks[index])
 
     def get(index: int) -> bytes:
         return client.get_object(Bucket=BUCKET, Key=keys[index])["Body"].read()
 
-    up = median_of(harness.plan.repeats, lambda: rate(4, put))  # UPLOAD_CONCURRENCY
-    down = median_of(harness.plan.repeats, lambda: rate(16, get))  # READ_CONCURRENCY
-    return up, down
+    def get_verified(index: int) -> bytes:
+        body = get(index)
+        if hashlib.sha256(body).hexdigest() != digests[index]:
+            raise RuntimeError(f"chunk {index} does not match its SHA-256")
+        return body
+
+    return {
+        "upload": measured(4, put),  # UPLOAD_CONCURRENCY
+        "download": measured(16, get),  # READ_CONCURRENCY
+        "download_sha256": measured(16, get_verified),
+    }
 
 
 def filesystem_vs_nginx(harness: Harness, data: bytes) -> None:

@@ -90,6 +90,11 @@ class S3Endpoint:
         }
 
     @property
+    def pids(self) -> list[int]:
+        """The server's processes, whose CPU time the benchmark reads (none when not ours)."""
+        return []
+
+    @property
     def checks_requests(self) -> bool:
         """Signatures and Content-MD5 are checked, as real S3 does (moto checks neither)."""
         return self.kind != "moto"
@@ -137,6 +142,10 @@ class MotoServer(S3Endpoint):
             stderr=subprocess.STDOUT,
         )
         wait_until_healthy(self.process, port, "/moto-api/")
+
+    @property
+    def pids(self) -> list[int]:
+        return [self.process.pid]
 
     def stop(self) -> None:
         stop(self.process)
