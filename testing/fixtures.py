@@ -10,8 +10,9 @@ moto), AzureStorage (on Azurite) and SFTPStorage (on OpenSSH), see testing/stora
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -187,3 +188,13 @@ def service(
     server = GunicornServer(data_dir, **cast(dict[str, Any], env))
     yield server
     server.stop()
+
+
+def delayed(function: Callable[..., Any], seconds: float) -> Callable[..., Any]:
+    """`function`, called `seconds` late: a store request that is certain to overlap others."""
+
+    def late(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(seconds)
+        return function(*args, **kwargs)
+
+    return late

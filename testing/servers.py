@@ -264,7 +264,7 @@ class GunicornServer(HttpServer):
         """A chunk store looking at the service's own folder or bucket (directly, not through
         a proxy a test may have put in between: override `store_env` for that)."""
         from files.storage.filesystem import FilesystemStore
-        from files.storage.s3 import S3Store, s3_client
+        from files.storage.s3 import s3_store
 
         env = self.store_env
         if env.get("CHUNK_STORAGE") == "django":
@@ -275,9 +275,7 @@ class GunicornServer(HttpServer):
         if not env.get("MINIO_ENDPOINT"):
             return FilesystemStore(Path(env["DATA_DIR"]) / "chunks")
         keys = env.get("MINIO_ACCESS_KEY"), env.get("MINIO_SECRET_KEY")
-        client = s3_client(env["MINIO_ENDPOINT"], *keys)
-        bucket = env.get("MINIO_BUCKET") or "labdropbox"
-        return S3Store(client, bucket, f"the service's bucket {bucket}")
+        return s3_store(env["MINIO_ENDPOINT"], env.get("MINIO_BUCKET") or "labdropbox", *keys)
 
     def count_files(self) -> int:
         """Live files (not in the trash)."""

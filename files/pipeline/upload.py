@@ -157,7 +157,7 @@ class ChunkUploader:
                 attributes=spans.chunk_attributes(index, len(data), key),
             ):
                 digest = hashlib.sha256(data).hexdigest()
-                self.store.put(key, data)
+                self.store.put(key, data, digest)
                 return index, len(data), digest
         finally:
             if data:

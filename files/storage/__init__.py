@@ -43,7 +43,9 @@ def chunk_key(file_id: uuid.UUID | str, index: int) -> str:
 class ChunkStore(Protocol):
     description: str
 
-    def put(self, key: str, data: bytes) -> None: ...
+    def put(self, key: str, data: bytes, sha256_hex: str | None = None) -> None:
+        """Store the object; `sha256_hex`, its SHA-256 when the caller has it, spares a store
+        that uses one (S3 signs it) hashing the bytes again."""
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
         """The object's bytes [start, stop); stop=None reads to the end."""
@@ -69,14 +71,9 @@ def get_store() -> ChunkStore:
 
         return DjangoStore(settings.STORAGES.get("chunks", {}))
     if settings.MINIO_ENDPOINT:
-        from files.storage.s3 import S3Store, s3_client, s3_endpoint_url
+        from files.storage.s3 import s3_store
 
-        url = s3_endpoint_url(settings.MINIO_ENDPOINT, settings.MINIO_SECURE)
-        return S3Store(
-            s3_client(settings.MINIO_ENDPOINT),
-            settings.MINIO_BUCKET,
-            f"S3 bucket {settings.MINIO_BUCKET} at {url}",
-        )
+        return s3_store(settings.MINIO_ENDPOINT, settings.MINIO_BUCKET)
     from files.storage.filesystem import FilesystemStore
 
     return FilesystemStore(settings.CHUNK_DIR)

@@ -13,9 +13,22 @@ from labdropbox.api.errors import ChunkNotFound, StorageRejected, StorageUnavail
 # --- S3, through boto3 -------------------------------------------------------------------------
 
 
+class S3ErrorAnswer(Exception):
+    """An S3 server's error answer to a chunk request sent without boto3 (s3_http.py)."""
+
+    def __init__(self, status: int, code: str, message: str, request_id: str = "") -> None:
+        super().__init__(f"{status} {code}: {message}".strip())
+        self.status = status
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+
+
 def s3_error_code(exc: BaseException | None) -> str:
     if isinstance(exc, ClientError):
         return str(exc.response.get("Error", {}).get("Code", ""))
+    if isinstance(exc, S3ErrorAnswer):
+        return exc.code
     return ""
 
 
@@ -33,14 +46,23 @@ TRANSIENT_CODES = {
 }
 
 
-def s3_error(key: str, exc: ClientError) -> Exception:
-    """The contract's exception for an S3 error answer."""
+def is_transient(status: int, code: str) -> bool:
+    """Whether another attempt may get a different answer."""
+    return code in TRANSIENT_CODES or status >= 500 or status in (408, 429)
+
+
+def s3_error(key: str, exc: ClientError | S3ErrorAnswer) -> Exception:
+    """The contract's exception for an S3 error answer (through boto3 or not)."""
     code = s3_error_code(exc)
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    if isinstance(exc, S3ErrorAnswer):
+        status, detail = exc.status, exc.message
+    else:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        detail = exc.response.get("Error", {}).get("Message") or ""
     if code in NOT_FOUND_CODES:
         return ChunkNotFound(key)
-    message = f"S3 refused {key}: {code} {exc.response.get('Error', {}).get('Message') or ''}"
-    if code in TRANSIENT_CODES or status >= 500 or status in (408, 429):
+    message = f"S3 refused {key}: {code} {detail}"
+    if is_transient(status, code):
         return StorageUnavailable(message.strip())
     # AccessDenied, NoSuchBucket, InvalidAccessKeyId, SignatureDoesNotMatch…: trying again
     # cannot help.
@@ -68,7 +90,7 @@ def storage_error(key: str, exc: BaseException) -> BaseException:
     """The error contract's exception for whatever a backend raised."""
     if isinstance(exc, ChunkNotFound | StorageUnavailable | StorageRejected):
         return exc
-    if isinstance(exc, ClientError):  # S3Storage, through boto3: the S3 store's own rules
+    if isinstance(exc, ClientError | S3ErrorAnswer):  # S3: the S3 store's own rules
         return s3_error(key, exc)
     if isinstance(exc, BotoCoreError):
         return StorageUnavailable(f"S3 unreachable for {key}: {exc}")

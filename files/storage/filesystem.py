@@ -31,7 +31,7 @@ class FilesystemStore:
     def _path(self, key: str) -> Path:
         return Path(self._path_text(key))
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, sha256_hex: str | None = None) -> None:
         path = self._path(key)
         temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:

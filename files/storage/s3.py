@@ -1,8 +1,10 @@
-"""Chunk objects in an S3 bucket (MinIO, AWS, Ceph, moto…) through one boto3 client."""
+"""Chunk objects in an S3 bucket (MinIO, AWS, Ceph, moto…): each chunk's GET and PUT as a bare
+signed request (s3_http.py), everything else through one boto3 client."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import threading
@@ -16,9 +18,18 @@ import urllib3.exceptions
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from files.storage import CHUNK_PREFIX, StoredObject
-from files.storage.errors import s3_error, s3_error_code
+from files.storage.errors import S3ErrorAnswer, s3_error, s3_error_code
+from files.storage.s3_http import (
+    TRANSPORT_ERRORS,
+    Answer,
+    ChunkObjects,
+    ConnectionPool,
+    SigV4Signer,
+)
 from labdropbox.api.errors import ChunkNotFound, StorageRejected, StorageUnavailable
 from metrics.registry import (
     CHUNK_BYTES_READ,
@@ -29,34 +40,63 @@ from metrics.registry import (
 )
 
 log = logging.getLogger(__name__)
+# The spans of the chunk requests, named and shaped as OpenTelemetry's botocore instrumentation
+# names the requests it sees (S3.GetObject…), which are the others.
+tracer = trace.get_tracer("labdropbox.s3")
 
 # DeleteObjects takes at most this many keys per request.
 S3_DELETE_BATCH = 1000
 
 
 class S3Store:
-    """Chunk objects in an S3 bucket (MinIO, AWS, Ceph, moto…) through one boto3 client."""
+    """Chunk objects in an S3 bucket: GET and PUT through `objects`, the rest through boto3."""
 
-    def __init__(self, client: Any, bucket: str, description: str) -> None:
+    def __init__(self, client: Any, objects: ChunkObjects, description: str) -> None:
         self.client = client
-        self.bucket = bucket
+        self.objects = objects
+        self.bucket = objects.bucket
         self.description = description
 
-    def put(self, key: str, data: bytes) -> None:
-        with _s3_errors(key, "PutObject"):
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+    def put(self, key: str, data: bytes, sha256_hex: str | None = None) -> None:
+        """Store `data`; `sha256_hex`, its SHA-256 if already known, is not computed again."""
+        digest = sha256_hex or hashlib.sha256(data).hexdigest()
+        with _s3_errors(key, "PutObject"), self._span("PutObject", key) as span:
+            _answered(span, self.objects.put(key, data, digest))
         CHUNK_BYTES_WRITTEN.inc(len(data))
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
-        extra = {}
-        if start or stop is not None:
-            extra["Range"] = f"bytes={start}-{'' if stop is None else stop - 1}"
-        with _s3_errors(key, "GetObject"):
-            response = self.client.get_object(Bucket=self.bucket, Key=key, **extra)
-            with response["Body"] as body:
-                data = body.read()
+        with _s3_errors(key, "GetObject"), self._span("GetObject", key) as span:
+            data = _answered(span, self.objects.get(key, start, stop)).body
         CHUNK_BYTES_READ.inc(len(data))
         return data
+
+    @contextmanager
+    def _span(self, operation: str, key: str) -> Iterator[trace.Span]:
+        pool = self.objects.pool
+        attributes: dict[str, str | int] = {
+            "rpc.system": "aws-api",
+            "rpc.service": "S3",
+            "rpc.method": operation,
+            "cloud.region": self.objects.signer.region,
+            "server.address": pool.hostname,
+            "server.port": pool.port,
+        }
+        with tracer.start_as_current_span(
+            f"S3.{operation}",
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        ) as span:
+            try:
+                yield span
+            except BaseException as exc:
+                if isinstance(exc, S3ErrorAnswer):
+                    span.set_attribute("http.status_code", exc.status)
+                    span.set_attribute("aws.request_id", exc.request_id)
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                raise
 
     def delete_many(self, keys: Iterable[str]) -> list[str]:
         keys = list(keys)
@@ -113,6 +153,13 @@ class S3Store:
         return True
 
 
+def _answered(span: trace.Span, answer: Answer) -> Answer:
+    span.set_attribute("http.status_code", answer.status)
+    span.set_attribute("aws.request_id", answer.request_id)
+    span.set_attribute("retry_attempts", answer.attempts - 1)
+    return answer
+
+
 @contextmanager
 def _s3_errors(key: str, operation: str) -> Iterator[None]:
     """One S3 request (with its retries), timed and counted; boto3/botocore/urllib3 errors
@@ -120,10 +167,10 @@ def _s3_errors(key: str, operation: str) -> Iterator[None]:
     started = time.perf_counter()
     try:
         yield
-    except ClientError as exc:
+    except (ClientError, S3ErrorAnswer) as exc:
         S3_ERRORS.labels(operation, (s3_error_code(exc) or "unknown")[:40]).inc()
         raise s3_error(key, exc) from exc
-    except (BotoCoreError, urllib3.exceptions.HTTPError, OSError) as exc:
+    except (BotoCoreError, urllib3.exceptions.HTTPError, *TRANSPORT_ERRORS) as exc:
         S3_ERRORS.labels(operation, "unreachable").inc()
         raise StorageUnavailable(f"S3 unreachable for {key}: {exc}") from exc
     finally:
@@ -135,6 +182,27 @@ def s3_endpoint_url(endpoint: str, secure: bool) -> str:
     if "://" in endpoint:
         return endpoint
     return f"{'https' if secure else 'http'}://{endpoint}"
+
+
+def s3_store(
+    endpoint: str, bucket: str, access_key: str | None = None, secret_key: str | None = None
+) -> S3Store:
+    """The store of `bucket` at `endpoint`, with the settings' timeouts and pool size (every
+    chunk I/O thread may hold a connection at once), and their credentials unless others are
+    given."""
+    url = s3_endpoint_url(endpoint, settings.MINIO_SECURE)
+    pool = ConnectionPool(
+        url,
+        settings.STORAGE_CONNECT_TIMEOUT,
+        settings.STORAGE_READ_TIMEOUT,
+        settings.CHUNK_IO_THREADS,
+    )
+    access_key = access_key or settings.MINIO_ACCESS_KEY
+    secret_key = secret_key or settings.MINIO_SECRET_KEY
+    signer = SigV4Signer(access_key, secret_key, settings.MINIO_REGION)
+    objects = ChunkObjects(pool, signer, bucket, settings.STORAGE_MAX_ATTEMPTS)
+    client = s3_client(endpoint, access_key, secret_key)
+    return S3Store(client, objects, f"S3 bucket {bucket} at {url}")
 
 
 def s3_client(endpoint: str, access_key: str | None = None, secret_key: str | None = None) -> Any:

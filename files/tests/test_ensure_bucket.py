@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from files.storage import get_store
-from files.storage.s3 import S3Store, s3_client
+from files.storage.s3 import s3_store
 from testing.fixtures import point_store_at
 from testing.servers import PROJECT_DIR
 
@@ -50,4 +50,4 @@ def test_bucket_is_created_when_the_service_starts(s3_server, tmp_path):
         [sys.executable, "-c", "import labdropbox.wsgi"], cwd=PROJECT_DIR, env=env, check=True
     )
 
-    S3Store(s3_client(s3_server.endpoint), bucket, "startup bucket").check()
+    s3_store(s3_server.endpoint, bucket).check()

@@ -4,13 +4,12 @@ middleware."""
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from files.storage import chunk_key
-from testing.fixtures import TEST_CHUNK_SIZE
+from testing.fixtures import TEST_CHUNK_SIZE, delayed
 from testing.uploads import WithToken, payload, send, upload
 from testing.users import make_user
 from testing.wsgi_client import TRACERESPONSE, Trace, call_wsgi, wsgi_app
@@ -84,7 +83,7 @@ def test_streamed_read_spans_all_lie_inside_the_server_span(spans):
         assert root.start_time <= span.start_time <= span.end_time <= root.end_time, span.name
 
 
-def test_parallel_downloads_overlap_in_time(spans, settings, s3_server):
+def test_parallel_downloads_overlap_in_time(spans, settings, s3_server, monkeypatch):
     settings.MINIO_ENDPOINT = s3_server.endpoint
     from files.storage import get_store
 
@@ -92,7 +91,7 @@ def test_parallel_downloads_overlap_in_time(spans, settings, s3_server):
     store.ensure_bucket()
     file_id = upload(wsgi_app, payload(10 * C), "traced.bin")["file_id"]
     # A small, fixed delay on every chunk fetch, so the fetches are certain to overlap.
-    store.client.meta.events.register("before-send.s3.GetObject", lambda **kw: time.sleep(0.05))
+    monkeypatch.setattr(store.objects, "get", delayed(store.objects.get, 0.05))
 
     trace, _response = read_trace(spans, file_id)
 

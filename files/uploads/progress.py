@@ -54,12 +54,13 @@ class Progress:
         (only while the lock is still ours: another request may have recorded that object)."""
         self.lease.hold()
         key = chunk_key(self.upload.id, index)
+        digest = hashlib.sha256(tail).hexdigest()
         with tracer.start_as_current_span(
             spans.SAVE_PARTIAL_CHUNK, attributes=spans.chunk_attributes(index, len(tail), key)
         ):
-            self.store.put(key, tail)
+            self.store.put(key, tail, digest)
         offset = index * self.upload.chunk_size + len(tail)
-        self.save(offset, index, state, hashlib.sha256(tail).hexdigest(), [])
+        self.save(offset, index, state, digest, [])
 
     def touch(self, state: bytes) -> None:
         """An empty body: the upload is only kept alive."""

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from files.storage import get_store
 from testing.browser import launch_chromium
-from testing.fixtures import TEST_CHUNK_SIZE
+from testing.fixtures import TEST_CHUNK_SIZE, delayed
 from testing.uploads import payload
 from testing.wsgi_client import call_wsgi
 from traces.models import RecordedTrace
@@ -24,12 +23,12 @@ C = TEST_CHUNK_SIZE
 
 
 @pytest.fixture
-def slow_s3(settings, s3_server):
+def slow_s3(settings, s3_server, monkeypatch):
     """The S3 store, with a fixed 50 ms added to every chunk fetch so that fetches overlap."""
     settings.MINIO_ENDPOINT = s3_server.endpoint
     store = get_store()
     store.ensure_bucket()
-    store.client.meta.events.register("before-send.s3.GetObject", lambda **kw: time.sleep(0.05))
+    monkeypatch.setattr(store.objects, "get", delayed(store.objects.get, 0.05))
     return store
 
 

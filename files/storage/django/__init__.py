@@ -97,7 +97,7 @@ class DjangoStore:
             storage = self._local.storage = self.backend(**self.options)
         return storage
 
-    def put(self, key: str, data: bytes) -> None:
+    def put(self, key: str, data: bytes, sha256_hex: str | None = None) -> None:
         folder = key.rpartition("/")[0]
         if self._makes_folders and folder not in self._folders_made:
             with self._folder_lock:
