@@ -88,12 +88,12 @@ def service_rates(
     the last file's chunk keys."""
     repeats = harness.plan.repeats
     with harness.service("throughput", **settings) as server:
-        ids = []
+        ids: list[str] = []
         processes = {"service": [server.process.pid], "s3": harness.s3.pids}
 
         def upload_rate() -> float:
             started = time.perf_counter()
-            ids.append(store_file(server, "big", data, len(data)))
+            ids.append(store_file(server, f"big-{len(ids)}", data, len(data)))
             return len(data) / (time.perf_counter() - started)
 
         with measuring(**processes) as uploading:
