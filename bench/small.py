@@ -132,9 +132,11 @@ def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> No
         )
         connection = server.connection(timeout=60)  # kept open, as boto3 keeps its own
         misses = [read_seconds(server, file_id, connection) * 1000 for file_id in ids[1:]]
-        rounds = range(LATENCY_ROUNDS)
-        hits = [read_seconds(server, one, connection) * 1000 for _ in rounds for one in ids[1:]]
-        direct = [get_seconds(client, key) * 1000 for _ in rounds for key in keys[1:]]
+        hits, direct = [], []
+        for _ in range(LATENCY_ROUNDS):  # each read beside a GetObject of its object
+            for file_id, key in zip(ids[1:], keys[1:], strict=True):
+                hits.append(read_seconds(server, file_id, connection) * 1000)
+                direct.append(get_seconds(client, key) * 1000)
         connection.close()
     figures = harness.results.figures
     figures["small_read_vs_floor_s3_redis"] = reads / trivial

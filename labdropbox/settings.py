@@ -296,6 +296,9 @@ if CHUNK_MEMORY_BYTES < 2 * CHUNK_SIZE:
         f"CHUNK_MEMORY_MB must hold at least two chunks ({2 * CHUNK_SIZE} bytes), "
         f"got {CHUNK_MEMORY_BYTES} bytes"
     )
+# The contents of small files (one chunk of at most 64 KiB) a worker keeps after reading them,
+# for the next reads (files/small_files.py); 0 turns it off.
+SMALL_FILE_CACHE_BYTES = env_int("SMALL_FILE_CACHE_MB", 16, minimum=0) * MIB
 # How long a transfer waits for its first buffer before it is answered 503 server_busy.
 CHUNK_MEMORY_WAIT_SECONDS = env_float("CHUNK_MEMORY_WAIT_SECONDS", 30.0, minimum=0.1)
 # An upload whose client sends nothing for this long fails (and keeps nothing).

@@ -20,6 +20,7 @@ from files import spans
 from files.metadata import FileMeta, get_file_meta, get_visible_file_meta, version_meta
 from files.models import Entry
 from files.pipeline.fetch import ChunkFetcher, plan_pieces
+from files.small_files import small_file_cache
 from files.spans import tracer
 from files.storage import get_store
 from files.tree.versions import version_of
@@ -105,7 +106,9 @@ class FileRead:
         plan_span.end()
         if byte_range:
             self.span.set_attribute("read.range", "{}-{}".format(*byte_range))
-        fetcher = ChunkFetcher(get_store(), pieces, settings.READ_CONCURRENCY, self._context)
+        fetcher = ChunkFetcher(
+            get_store(), pieces, settings.READ_CONCURRENCY, self._context, small_file_cache()
+        )
         try:
             first = fetcher.fetch_first()
         except BaseException as exc:

@@ -19,6 +19,7 @@ from files import spans
 from files.buffers import chunk_budget
 from files.io_pool import io_executor
 from files.metadata import ChunkMeta
+from files.small_files import SMALL_FILE_BYTES, SmallFileCache
 from files.spans import tracer
 from files.storage import ChunkStore
 from labdropbox.api.errors import ChunkCorrupt
@@ -101,14 +102,22 @@ class ChunkFetcher:
     `fetch_chunks_parallel` span and the `download_chunk_{i}` spans under it.
 
     Every piece held or in flight has its bytes reserved in the worker's chunk budget: at most
-    `window` pieces, fewer when the budget is short (files/buffers.py).
+    `window` pieces, fewer when the budget is short (files/buffers.py). Given a `memory`, a
+    small file's one chunk is taken from it, or kept in it once fetched (files/small_files.py).
     """
 
     def __init__(
-        self, store: ChunkStore, pieces: list[Piece], window: int, parent: otel_context.Context
+        self,
+        store: ChunkStore,
+        pieces: list[Piece],
+        window: int,
+        parent: otel_context.Context,
+        memory: SmallFileCache | None = None,
     ) -> None:
         self.store = store
         self.pieces = pieces
+        small = len(pieces) == 1 and pieces[0].whole and pieces[0].size <= SMALL_FILE_BYTES
+        self.memory = memory if small else None
         self.window = window
         self.budget = chunk_budget()
         self.span = tracer.start_span(spans.FETCH_CHUNKS_PARALLEL, context=parent)
@@ -193,5 +202,12 @@ class ChunkFetcher:
             attributes["chunk.range"] = f"bytes={piece.start}-{piece.stop - 1}"
         with tracer.start_as_current_span(
             spans.download_chunk(piece.index), context=self._context, attributes=attributes
-        ):
-            return fetch_piece(self.store, piece)
+        ) as span:
+            if self.memory is None:
+                return fetch_piece(self.store, piece)
+            data = self.memory.get(piece.key, piece.sha256)
+            span.set_attribute("chunk.from_memory", data is not None)
+            if data is None:
+                data = fetch_piece(self.store, piece)
+                self.memory.put(piece.key, piece.sha256, data)
+            return data

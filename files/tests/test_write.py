@@ -264,8 +264,8 @@ class HeldBytes:
             self._add(len(data))
             return data
 
-        def counting_put(key: str, data: bytes) -> None:
-            real_put(key, data)
+        def counting_put(key: str, data: bytes, sha256_hex: str | None = None) -> None:
+            real_put(key, data, sha256_hex)
             self._add(-len(data))
 
         monkeypatch.setattr(store, "put", counting_put)
