@@ -132,11 +132,11 @@ def small_files_on_the_stack(harness: Harness, kib: bytes, trivial: float) -> No
         )
         connection = server.connection(timeout=60)  # kept open, as boto3 keeps its own
         misses = [read_seconds(server, file_id, connection) * 1000 for file_id in ids[1:]]
-        hits, direct = [], []
-        for _ in range(LATENCY_ROUNDS):  # each read beside a GetObject of its object
-            for file_id, key in zip(ids[1:], keys[1:], strict=True):
-                hits.append(read_seconds(server, file_id, connection) * 1000)
-                direct.append(get_seconds(client, key) * 1000)
+        hits: list[float] = []
+        direct: list[float] = []
+        for _ in range(LATENCY_ROUNDS):  # in turns: each side one after another, as it is used
+            hits.extend(read_seconds(server, one, connection) * 1000 for one in ids[1:])
+            direct.extend(get_seconds(client, key) * 1000 for key in keys[1:])
         connection.close()
     figures = harness.results.figures
     figures["small_read_vs_floor_s3_redis"] = reads / trivial
