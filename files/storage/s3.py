@@ -41,8 +41,9 @@ from metrics.registry import (
 
 log = logging.getLogger(__name__)
 # The spans of the chunk requests, named and shaped as OpenTelemetry's botocore instrumentation
-# names the requests it sees (S3.GetObject…), which are the others.
-tracer = trace.get_tracer("labdropbox.s3")
+# shapes the requests that go through boto3. Like those, they are not the service's own
+# operations (`labdropbox.*` tracers): alone, they do not make a trace worth recording.
+tracer = trace.get_tracer(__name__)
 
 # DeleteObjects takes at most this many keys per request.
 S3_DELETE_BATCH = 1000
@@ -60,18 +61,18 @@ class S3Store:
     def put(self, key: str, data: bytes, sha256_hex: str | None = None) -> None:
         """Store `data`; `sha256_hex`, its SHA-256 if already known, is not computed again."""
         digest = sha256_hex or hashlib.sha256(data).hexdigest()
-        with _s3_errors(key, "PutObject"), self._span("PutObject", key) as span:
+        with _s3_errors(key, "PutObject"), self._span("PutObject") as span:
             _answered(span, self.objects.put(key, data, digest))
         CHUNK_BYTES_WRITTEN.inc(len(data))
 
     def get(self, key: str, start: int = 0, stop: int | None = None) -> bytes:
-        with _s3_errors(key, "GetObject"), self._span("GetObject", key) as span:
+        with _s3_errors(key, "GetObject"), self._span("GetObject") as span:
             data = _answered(span, self.objects.get(key, start, stop)).body
         CHUNK_BYTES_READ.inc(len(data))
         return data
 
     @contextmanager
-    def _span(self, operation: str, key: str) -> Iterator[trace.Span]:
+    def _span(self, operation: str) -> Iterator[trace.Span]:
         pool = self.objects.pool
         attributes: dict[str, str | int] = {
             "rpc.system": "aws-api",

@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
+from botocore.httpsession import get_cert_path
+
 from files.storage.errors import S3ErrorAnswer, is_transient
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
@@ -106,13 +108,18 @@ class ConnectionPool:
         self.size = size
         self._idle: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
-        self._tls = ssl.create_default_context() if self.secure else None
+        # The certificates boto3 trusts (certifi's bundle), for the same endpoints to work.
+        self._tls = ssl.create_default_context(cafile=get_cert_path(True)) if self.secure else None
 
     def take(self) -> tuple[http.client.HTTPConnection, bool]:
         """A connection, and whether it was used before (it may have been closed since)."""
         with self._lock:
             if self._idle:
                 return self._idle.pop(), True
+        return self.new(), False
+
+    def new(self) -> http.client.HTTPConnection:
+        """A connection opened now."""
         if self._tls is not None:
             connection: http.client.HTTPConnection = http.client.HTTPSConnection(
                 self.hostname, self.port, timeout=self.connect_timeout, context=self._tls
@@ -123,7 +130,7 @@ class ConnectionPool:
             )
         connection.connect()
         connection.sock.settimeout(self.read_timeout)
-        return connection, False
+        return connection
 
     def give_back(self, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -203,7 +210,7 @@ class ChunkObjects:
                 if not reused:
                     raise
                 connection.close()
-                connection, _ = self.pool.take()
+                connection = self.pool.new()  # not another idle one: it may be as old
                 response = self._send(connection, method, path, headers, body)
             answer = self._receive(response)
         except BaseException:  # an error answer too: its body may not have been read whole

@@ -234,6 +234,24 @@ def test_an_s3storage_chunk_read_is_one_get_object(s3_server):
         assert text.read() == "0123456789"
 
 
+def test_an_s3storage_chunk_write_is_one_put_object(s3_server):
+    config = django_storage("django-s3", f"one-put-{uuid.uuid4().hex[:12]}", s3=s3_server)
+    config["OPTIONS"]["object_parameters"] = {"CacheControl": "no-transform"}
+    store = DjangoStore(config)
+    store.ensure_bucket()
+    sent = []
+    store.storage().connection.meta.client.meta.events.register(
+        "before-send.s3", lambda request, **_: sent.append(request)
+    )
+
+    store.put("chunks/a/0", b"0123456789")
+
+    assert [request.method for request in sent] == ["PUT"]
+    assert sent[0].headers["Cache-Control"] == b"no-transform"  # the backend's parameters
+    assert sent[0].headers["Content-Type"] == b"application/octet-stream"
+    assert store.get("chunks/a/0") == b"0123456789"
+
+
 @pytest.mark.parametrize("kind", ["FileSystemStorage", "django-sftp"])
 def test_a_folder_goes_with_its_last_chunk_and_comes_back_with_the_next(kind, tmp_path, request):
     if kind == "FileSystemStorage":

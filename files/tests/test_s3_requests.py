@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -226,3 +227,18 @@ def test_an_unreachable_server_fails_after_its_attempts():
     with pytest.raises(ConnectionRefusedError):
         objects.get("chunks/f/0")
     assert attempts == [1, 2]
+
+
+def test_an_https_endpoint_is_verified_against_the_certificates_boto3_trusts():
+    pool = ConnectionPool("https://s3.example.test:8443/prefix/", 1, 1, 2)
+
+    assert (pool.secure, pool.hostname, pool.port, pool.path_prefix) == (
+        True,
+        "s3.example.test",
+        8443,
+        "/prefix",
+    )
+    assert pool._tls is not None
+    assert pool._tls.check_hostname
+    assert pool._tls.verify_mode == ssl.CERT_REQUIRED
+    assert pool._tls.cert_store_stats()["x509_ca"] > 100  # certifi's bundle, not an empty store
