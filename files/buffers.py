@@ -13,16 +13,14 @@ holding what they fetched ahead keep a small read from starting.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
 
+from files.per_process import PerProcess
 from labdropbox.api.errors import ServerBusy
 
 # The share of the budget that extra buffers leave free for other transfers' first ones.
@@ -103,28 +101,12 @@ class BufferBudget:
         self._held[owner] = self._held.get(owner, 0) + size
 
 
-_budget: BufferBudget | None = None
-_budget_lock = threading.Lock()
+_budget = PerProcess(
+    lambda: BufferBudget(settings.CHUNK_MEMORY_BYTES, settings.CHUNK_MEMORY_WAIT_SECONDS),
+    settings=("CHUNK_MEMORY_BYTES", "CHUNK_MEMORY_WAIT_SECONDS"),
+)
 
 
 def chunk_budget() -> BufferBudget:
     """This process's budget, created on first use (after gunicorn forks)."""
-    global _budget
-    with _budget_lock:
-        if _budget is None:
-            _budget = BufferBudget(settings.CHUNK_MEMORY_BYTES, settings.CHUNK_MEMORY_WAIT_SECONDS)
-        return _budget
-
-
-def _forget_budget() -> None:
-    global _budget, _budget_lock
-    _budget, _budget_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_budget)
-
-
-@receiver(setting_changed)
-def _forget_budget_on_change(setting: str, **kwargs: object) -> None:
-    if setting in {"CHUNK_MEMORY_BYTES", "CHUNK_MEMORY_WAIT_SECONDS"}:
-        _forget_budget()
+    return _budget.get()

@@ -7,8 +7,6 @@ explicitly by its caller.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -16,27 +14,18 @@ from typing import TypeVar
 
 from django.conf import settings
 
+from files.per_process import PerProcess
+
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
+_executor = PerProcess(
+    lambda: ThreadPoolExecutor(settings.CHUNK_IO_THREADS, thread_name_prefix="chunk-io")
+)
 
 
 def io_executor() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            _executor = ThreadPoolExecutor(settings.CHUNK_IO_THREADS, thread_name_prefix="chunk-io")
-        return _executor
-
-
-def _forget_executor() -> None:
-    global _executor, _executor_lock
-    _executor, _executor_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_executor)
+    return _executor.get()
 
 
 def map_bounded(

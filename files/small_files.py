@@ -12,13 +12,12 @@ holds SMALL_FILE_CACHE_MB of them (0 turns the cache off).
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections import OrderedDict
 
 from django.conf import settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
+
+from files.per_process import PerProcess
 
 # Larger files are read from the store every time.
 SMALL_FILE_BYTES = 64 * 1024
@@ -52,30 +51,13 @@ class SmallFileCache:
                 self.size -= len(dropped)
 
 
-_cache: SmallFileCache | None = None
-_cache_lock = threading.Lock()
+_cache = PerProcess(
+    lambda: SmallFileCache(settings.SMALL_FILE_CACHE_BYTES), settings=("SMALL_FILE_CACHE_BYTES",)
+)
 
 
 def small_file_cache() -> SmallFileCache | None:
     """This process's cache, created on first use (None when SMALL_FILE_CACHE_MB is 0)."""
-    global _cache
     if not settings.SMALL_FILE_CACHE_BYTES:
         return None
-    with _cache_lock:
-        if _cache is None:
-            _cache = SmallFileCache(settings.SMALL_FILE_CACHE_BYTES)
-        return _cache
-
-
-def _forget_cache() -> None:
-    global _cache, _cache_lock
-    _cache, _cache_lock = None, threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_cache)
-
-
-@receiver(setting_changed)
-def _forget_cache_on_change(setting: str, **kwargs: object) -> None:
-    if setting == "SMALL_FILE_CACHE_BYTES":
-        _forget_cache()
+    return _cache.get()
